@@ -1,0 +1,67 @@
+//! Who is on a connection, and what they may touch.
+
+use uuid::Uuid;
+
+use crate::handlers::HandlerError;
+use crate::protocol::{ErrorCode, Session};
+use crate::server::connection::Connection;
+
+/// The identity behind a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// No verified identity.
+    Anonymous,
+    /// A verified user.
+    User {
+        /// The user's id.
+        user_id: String,
+    },
+}
+
+impl Principal {
+    /// The user id, when authenticated.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Principal::Anonymous => None,
+            Principal::User { user_id } => Some(user_id),
+        }
+    }
+
+    /// Whether this principal may act on `session`: sessions created by an authenticated user
+    /// belong to that user alone; anonymous sessions are reachable by whoever holds the id.
+    pub fn may_access(&self, session: &Session) -> bool {
+        match &session.owner_id {
+            None => true,
+            Some(owner) => self.user_id() == Some(owner.as_str()),
+        }
+    }
+}
+
+/// Loads a session the connection may act on. Unknown and foreign sessions both read as
+/// `SESSION_NOT_FOUND`, so probing never reveals that someone else's session exists.
+pub async fn owned_session(conn: &Connection, session_id: Uuid) -> Result<Session, HandlerError> {
+    let session = conn
+        .state
+        .store
+        .get_session(session_id)
+        .await
+        .map_err(|e| {
+            HandlerError::new(ErrorCode::StorageError, "could not read the session")
+                .with_detail(e.to_string())
+        })?;
+    match session {
+        Some(session) if conn.principal.may_access(&session) => Ok(session),
+        Some(_) => {
+            tracing::warn!(connection = %conn.id, session = %session_id, "session owned by another user");
+            Err(not_found(session_id))
+        }
+        None => Err(not_found(session_id)),
+    }
+}
+
+fn not_found(session_id: Uuid) -> HandlerError {
+    HandlerError::new(
+        ErrorCode::SessionNotFound,
+        format!("session '{session_id}' not found"),
+    )
+}

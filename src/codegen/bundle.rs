@@ -1,0 +1,229 @@
+//! Flattening the spec into one namespace of named definitions that typify can consume.
+//!
+//! typify 0.8 panics on cross-file `$ref`s and resolves local ones by their last path segment,
+//! so every definition gets a globally unique name (`{FileStem}{Def}`, e.g. `GetSessionRequest`,
+//! `PongEvent`, `ErrorCode`) and every `$ref` is rewritten to `#/$defs/<that name>`.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::lint::SPEC_BASE_URI;
+use super::load::{SpecFile, SpecKind};
+use super::{pascal_case, CodegenError};
+
+/// The flattened spec: definitions by generated type name, plus the frame types.
+#[derive(Debug, Default)]
+pub struct Bundle {
+    /// Every named definition, refs rewritten, discriminators stripped.
+    pub defs: BTreeMap<String, Value>,
+    /// `(wire name, request type name)` per action, in file order.
+    pub actions: Vec<(String, String)>,
+    /// `(wire name, event type name)` per event, in file order.
+    pub events: Vec<(String, String)>,
+}
+
+/// Names the generated type for a file root (`None`) or one of its `$defs` entries.
+pub fn type_name(file: &SpecFile, def: Option<&str>) -> Option<String> {
+    let base = pascal_case(&file.stem);
+    match (file.kind, def) {
+        (SpecKind::Envelope, _) | (SpecKind::Action, None) => None,
+        (SpecKind::Event, None) => Some(format!("{base}Event")),
+        (SpecKind::Domain, None) => Some(base),
+        (_, Some(def)) => Some(format!("{base}{def}")),
+    }
+}
+
+/// Builds the bundle from lint-clean files.
+pub fn bundle(files: &[SpecFile]) -> Result<Bundle, CodegenError> {
+    let mut out = Bundle::default();
+    let mut origin: BTreeMap<String, String> = BTreeMap::new();
+    for file in files {
+        if file.kind == SpecKind::Envelope {
+            continue;
+        }
+        let mut entries: Vec<(Option<String>, Value)> = Vec::new();
+        if let Some(defs) = file.json.get("$defs").and_then(Value::as_object) {
+            for (def, schema) in defs {
+                entries.push((Some(def.clone()), schema.clone()));
+            }
+        }
+        if file.kind != SpecKind::Action {
+            entries.push((None, file.json.clone()));
+        }
+        for (def, mut schema) in entries {
+            let pointer = def
+                .as_ref()
+                .map(|d| format!("/$defs/{d}"))
+                .unwrap_or_default();
+            let name = type_name(file, def.as_deref()).expect("typed kinds always have a name");
+            strip_root_keywords(&mut schema);
+            match (file.kind, def.as_deref()) {
+                (SpecKind::Action, Some("Request")) => {
+                    strip_discriminator(&mut schema, "action");
+                    out.actions.push((file.wire_name(), name.clone()));
+                }
+                (SpecKind::Event, None) => {
+                    strip_discriminator(&mut schema, "type");
+                    out.events.push((file.wire_name(), name.clone()));
+                }
+                _ => {}
+            }
+            rewrite_refs(files, file, &mut schema, &pointer)?;
+            let here = format!("spec/{}{}", file.rel_path, pointer);
+            if let Some(first) = origin.insert(name.clone(), here.clone()) {
+                return Err(CodegenError(format!(
+                    "{here}: generated type name `{name}` is also produced by {first}; rename one"
+                )));
+            }
+            out.defs.insert(name, schema);
+        }
+    }
+    Ok(out)
+}
+
+fn strip_root_keywords(schema: &mut Value) {
+    if let Some(obj) = schema.as_object_mut() {
+        for keyword in ["$schema", "$id", "$defs", "title"] {
+            obj.remove(keyword);
+        }
+    }
+}
+
+/// Removes the tag property: the generated enum reads and writes it.
+fn strip_discriminator(schema: &mut Value, tag: &str) {
+    let Some(obj) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(props) = obj.get_mut("properties").and_then(Value::as_object_mut) {
+        props.remove(tag);
+    }
+    if let Some(required) = obj.get_mut("required").and_then(Value::as_array_mut) {
+        required.retain(|v| v != tag);
+        if required.is_empty() {
+            obj.remove("required");
+        }
+    }
+}
+
+fn rewrite_refs(
+    files: &[SpecFile],
+    file: &SpecFile,
+    schema: &mut Value,
+    pointer: &str,
+) -> Result<(), CodegenError> {
+    match schema {
+        Value::Object(obj) => {
+            if let Some(reference) = obj.get("$ref") {
+                let target = resolve(files, file, reference, pointer)?;
+                obj.insert(
+                    "$ref".to_string(),
+                    Value::String(format!("#/$defs/{target}")),
+                );
+            }
+            for (key, value) in obj.iter_mut() {
+                // `const`, `enum`, `default` and `examples` hold data, not schemas.
+                if matches!(key.as_str(), "const" | "enum" | "default" | "examples") {
+                    continue;
+                }
+                rewrite_refs(files, file, value, &format!("{pointer}/{key}"))?;
+            }
+            Ok(())
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                rewrite_refs(files, file, item, &format!("{pointer}/{i}"))?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Resolves a `$ref` value written in `file` to the generated type name it denotes.
+fn resolve(
+    files: &[SpecFile],
+    file: &SpecFile,
+    reference: &Value,
+    pointer: &str,
+) -> Result<String, CodegenError> {
+    let unresolvable = |why: &str| {
+        CodegenError(format!(
+            "spec/{} at {pointer}: keyword `$ref` {reference} cannot be resolved: {why}",
+            file.rel_path
+        ))
+    };
+    let text = reference
+        .as_str()
+        .ok_or_else(|| unresolvable("it must be a string"))?;
+    let text = text.strip_prefix(SPEC_BASE_URI).map_or_else(
+        || text.to_string(),
+        |rest| {
+            // An absolute spec URI: make it relative to this file's folder.
+            let depth = file.rel_path.matches('/').count();
+            format!("{}{rest}", "../".repeat(depth))
+        },
+    );
+    let (path_part, fragment) = match text.split_once('#') {
+        Some((p, f)) => (p, f),
+        None => (text.as_str(), ""),
+    };
+    if path_part.contains("://") {
+        return Err(unresolvable("only references into spec/ are allowed"));
+    }
+    let target_path = if path_part.is_empty() {
+        file.rel_path.clone()
+    } else {
+        join(&file.rel_path, path_part).ok_or_else(|| unresolvable("the path leaves spec/"))?
+    };
+    let target = files
+        .iter()
+        .find(|f| f.rel_path == target_path)
+        .ok_or_else(|| unresolvable(&format!("no file spec/{target_path}")))?;
+    let def = match fragment {
+        "" => None,
+        f => Some(f.strip_prefix("/$defs/").filter(|d| !d.contains('/')).ok_or_else(
+            || unresolvable("the fragment must be empty or #/$defs/<Name>"),
+        )?),
+    };
+    if let Some(def) = def {
+        let exists = target
+            .json
+            .get("$defs")
+            .and_then(|d| d.get(def))
+            .is_some();
+        if !exists {
+            return Err(unresolvable(&format!(
+                "spec/{target_path} has no $defs entry `{def}`"
+            )));
+        }
+    }
+    type_name(target, def).ok_or_else(|| match target.kind {
+        SpecKind::Envelope => unresolvable("the envelope is validation-only"),
+        _ => unresolvable("an action file root is not a type; point at #/$defs/<Name>"),
+    })
+}
+
+/// Joins a relative reference onto the folder of `from` (both `/`-separated, relative to spec/).
+fn join(from: &str, relative: &str) -> Option<String> {
+    let mut parts: Vec<&str> = from.split('/').collect();
+    parts.pop();
+    for segment in relative.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// The `description` of a schema, used as the doc comment of generated enum variants.
+pub fn description(schema: &Value) -> Option<String> {
+    schema
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}

@@ -1,0 +1,222 @@
+//! Generator lints: schema features that typify 0.8 would silently mishandle fail the build.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use super::load::{SpecFile, SpecKind};
+use super::CodegenError;
+
+/// Base URI every spec file's `$id` must be under (`<base><path relative to spec/>`).
+pub const SPEC_BASE_URI: &str = "https://smooth-operator.invalid/spec/";
+
+/// Keywords typify 0.8 ignores or mistranslates; using one would make the generated types
+/// accept or reject different frames than the schema, so the build fails instead.
+const UNSUPPORTED: &[&str] = &[
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "prefixItems",
+    "if",
+    "then",
+    "else",
+    "dependentRequired",
+    "dependentSchemas",
+    "dependencies",
+    "$dynamicRef",
+    "$dynamicAnchor",
+    "$recursiveRef",
+    "$recursiveAnchor",
+    "$anchor",
+    "contains",
+    "minContains",
+    "maxContains",
+    "patternProperties",
+    "propertyNames",
+];
+
+/// Runs every lint over every file; the first problem found is reported.
+pub fn lint(files: &[SpecFile]) -> Result<(), CodegenError> {
+    let mut titles: BTreeMap<String, String> = BTreeMap::new();
+    for file in files {
+        let root = file
+            .json
+            .as_object()
+            .ok_or_else(|| err(file, "", "the file root must be a JSON object"))?;
+        check_root(file, root)?;
+        walk(file, &file.json, "", true, &mut titles)?;
+    }
+    Ok(())
+}
+
+fn err(file: &SpecFile, pointer: &str, what: &str) -> CodegenError {
+    let at = if pointer.is_empty() { "/" } else { pointer };
+    CodegenError(format!("spec/{} at {at}: {what}", file.rel_path))
+}
+
+fn check_root(file: &SpecFile, root: &Map<String, Value>) -> Result<(), CodegenError> {
+    if let Some(schema) = root.get("$schema") {
+        if schema != "https://json-schema.org/draft/2020-12/schema" {
+            return Err(err(
+                file,
+                "/$schema",
+                "keyword `$schema` must name draft 2020-12",
+            ));
+        }
+    }
+    if let Some(id) = root.get("$id") {
+        let expected = format!("{SPEC_BASE_URI}{}", file.rel_path);
+        if id.as_str() != Some(expected.as_str()) {
+            return Err(err(
+                file,
+                "/$id",
+                &format!("keyword `$id` must be \"{expected}\""),
+            ));
+        }
+    }
+    match file.kind {
+        SpecKind::Action => {
+            if root.contains_key("properties") || root.contains_key("type") {
+                return Err(err(
+                    file,
+                    "",
+                    "an action file root is not a type: put the frame under `$defs.Request`",
+                ));
+            }
+            let request = root
+                .get("$defs")
+                .and_then(|d| d.get("Request"))
+                .ok_or_else(|| err(file, "/$defs", "keyword `$defs` must define `Request`"))?;
+            check_discriminator(file, request, "/$defs/Request", "action")
+        }
+        SpecKind::Event => check_discriminator(file, &file.json, "", "type"),
+        SpecKind::Domain | SpecKind::Envelope => Ok(()),
+    }
+}
+
+/// The discriminator property must be a required `const` equal to the file's wire name.
+fn check_discriminator(
+    file: &SpecFile,
+    schema: &Value,
+    pointer: &str,
+    tag: &str,
+) -> Result<(), CodegenError> {
+    let expected = file.wire_name();
+    let constant = schema
+        .get("properties")
+        .and_then(|p| p.get(tag))
+        .and_then(|t| t.get("const"));
+    if constant.and_then(Value::as_str) != Some(expected.as_str()) {
+        return Err(err(
+            file,
+            &format!("{pointer}/properties/{tag}"),
+            &format!("keyword `const` must be \"{expected}\" (the file name in snake_case)"),
+        ));
+    }
+    let required = schema
+        .get("required")
+        .and_then(Value::as_array)
+        .is_some_and(|r| r.iter().any(|v| v == tag));
+    if !required {
+        return Err(err(
+            file,
+            &format!("{pointer}/required"),
+            &format!("keyword `required` must list \"{tag}\""),
+        ));
+    }
+    if schema.get("additionalProperties") != Some(&Value::Bool(false)) {
+        return Err(err(
+            file,
+            pointer,
+            "keyword `additionalProperties` must be false on every frame",
+        ));
+    }
+    Ok(())
+}
+
+fn walk(
+    file: &SpecFile,
+    schema: &Value,
+    pointer: &str,
+    is_root: bool,
+    titles: &mut BTreeMap<String, String>,
+) -> Result<(), CodegenError> {
+    let Some(obj) = schema.as_object() else {
+        if schema.is_boolean() {
+            return Ok(());
+        }
+        return Err(err(file, pointer, "a schema must be an object or a boolean"));
+    };
+    for keyword in UNSUPPORTED {
+        if obj.contains_key(*keyword) {
+            return Err(err(
+                file,
+                pointer,
+                &format!("keyword `{keyword}` is not supported by the generator"),
+            ));
+        }
+    }
+    if let Some(values) = obj.get("enum") {
+        match values.as_array() {
+            Some(values) if !values.is_empty() => {}
+            _ => {
+                return Err(err(
+                    file,
+                    pointer,
+                    "keyword `enum` must list at least one value",
+                ))
+            }
+        }
+    }
+    if !is_root && obj.contains_key("$defs") {
+        return Err(err(
+            file,
+            pointer,
+            "keyword `$defs` is only allowed at the file root",
+        ));
+    }
+    if obj.contains_key("definitions") {
+        return Err(err(
+            file,
+            pointer,
+            "keyword `definitions` is draft-07; use `$defs`",
+        ));
+    }
+    if !is_root {
+        if let Some(title) = obj.get("title").and_then(Value::as_str) {
+            let here = format!("spec/{} at {pointer}", file.rel_path);
+            if let Some(first) = titles.insert(title.to_string(), here.clone()) {
+                return Err(err(
+                    file,
+                    pointer,
+                    &format!(
+                        "keyword `title` \"{title}\" is also used at {first}; nested titles name \
+                         generated types, and two schemas with one title would be merged"
+                    ),
+                ));
+            }
+        }
+    }
+    for map_keyword in ["properties", "$defs"] {
+        if let Some(map) = obj.get(map_keyword).and_then(Value::as_object) {
+            for (name, sub) in map {
+                walk(file, sub, &format!("{pointer}/{map_keyword}/{name}"), false, titles)?;
+            }
+        }
+    }
+    for single in ["items", "additionalProperties", "not"] {
+        if let Some(sub) = obj.get(single) {
+            walk(file, sub, &format!("{pointer}/{single}"), false, titles)?;
+        }
+    }
+    for list in ["allOf", "anyOf", "oneOf"] {
+        if let Some(subs) = obj.get(list) {
+            let subs = subs
+                .as_array()
+                .ok_or_else(|| err(file, pointer, &format!("keyword `{list}` must be an array")))?;
+            for (i, sub) in subs.iter().enumerate() {
+                walk(file, sub, &format!("{pointer}/{list}/{i}"), false, titles)?;
+            }
+        }
+    }
+    Ok(())
+}

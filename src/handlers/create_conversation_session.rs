@@ -1,0 +1,69 @@
+//! `create_conversation_session`: persists a conversation, its two participants and a session,
+//! then answers with the new ids.
+
+use uuid::Uuid;
+
+use super::{HandlerError, HandlerResult};
+use crate::protocol::{
+    events, CreateConversationSessionRequest, CreateConversationSessionResponse, ErrorCode,
+};
+use crate::server::connection::Connection;
+use crate::store::NewSession;
+
+/// Display name of the agent participant.
+pub const AGENT_NAME: &str = "smooth-agent";
+
+/// Display name used when the client gives none.
+const DEFAULT_USER_NAME: &str = "Visitor";
+
+/// Creates the session; nothing is acknowledged before it is durable.
+pub async fn handle(conn: &Connection, req: CreateConversationSessionRequest) -> HandlerResult {
+    let agent_id = req.agent_id.trim();
+    if agent_id.is_empty() {
+        return Err(HandlerError::validation(
+            "missing 'agentId': it must contain a non-whitespace character",
+        ));
+    }
+    let user_name = req
+        .user_name
+        .as_deref()
+        .map(|name| name.trim())
+        .filter(|name| !name.is_empty())
+        .unwrap_or(DEFAULT_USER_NAME)
+        .to_string();
+    let new = NewSession {
+        session_id: Uuid::new_v4(),
+        conversation_id: Uuid::new_v4(),
+        user_participant_id: Uuid::new_v4(),
+        agent_participant_id: Uuid::new_v4(),
+        agent_id: agent_id.to_string(),
+        agent_name: AGENT_NAME.to_string(),
+        organization_id: None,
+        owner_id: conn.principal.user_id().map(str::to_string),
+        user_name,
+        user_email: req.user_email.map(String::from),
+        browser_fingerprint: req.browser_fingerprint.map(String::from),
+        metadata: req.metadata,
+    };
+    let session = conn.state.store.create_session(new).await.map_err(|e| {
+        HandlerError::new(ErrorCode::InternalError, "could not create the session")
+            .with_detail(e.to_string())
+    })?;
+    tracing::info!(connection = %conn.id, session = %session.session_id, "session created");
+    let payload = CreateConversationSessionResponse {
+        session_id: session.session_id,
+        conversation_id: session.conversation_id,
+        agent_id: session.agent_id,
+        agent_name: session.agent_name,
+        user_participant_id: session.user_participant_id,
+        agent_participant_id: session.agent_participant_id,
+    };
+    conn.send(events::immediate(
+        req.request_id,
+        200,
+        "Session created",
+        &payload,
+    ))
+    .await;
+    Ok(())
+}

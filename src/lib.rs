@@ -1,0 +1,30 @@
+//! smooth-operator-rs: a schema-first WebSocket server for AI chat agents.
+//!
+//! # Layout
+//!
+//! ```text
+//! spec/*.schema.json ──(build.rs + codegen)──► generated/protocol.rs ──► protocol::{Action, Event}
+//!
+//! WS text frame ─► protocol::decode ─► Action ─► handlers::dispatch (exhaustive match)
+//!                                                   │ one file per action
+//!                                                   ▼
+//!                                                store (sessions, messages)
+//!                                                   │
+//! WS text frame ◄─ protocol::encode ◄─ Event ◄──────┘   (validated against spec/ in debug)
+//! ```
+//!
+//! - [`codegen`]: the generator behind `build.rs` (spec → Rust types, lints).
+//! - [`protocol`]: generated types plus decode, encode, validation and event constructors.
+//! - [`server`]: axum router, per-connection reader/writer, graceful shutdown.
+//! - [`handlers`]: one module per action.
+//! - [`store`]: the `Store` trait and the SQLite backend.
+//! - [`auth`]: principals and session ownership.
+//! - [`config`]: every setting as an env var and a flag.
+
+pub mod auth;
+pub mod codegen;
+pub mod config;
+pub mod handlers;
+pub mod protocol;
+pub mod server;
+pub mod store;

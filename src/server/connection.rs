@@ -1,0 +1,160 @@
+//! One WebSocket connection: a reader loop that decodes and dispatches frames, and a writer task
+//! that drains the bounded outbound queue onto the socket.
+
+use std::time::Duration;
+
+use axum::extract::ws::{close_code, Message, WebSocket};
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::outbound::{Outbound, Outgoing};
+use super::AppState;
+use crate::auth::Principal;
+use crate::handlers;
+use crate::protocol::{self, events, ErrorCode};
+
+/// How long a closing connection may take to flush its queued events.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a handler knows about the connection it serves.
+#[derive(Clone)]
+pub struct Connection {
+    /// Random id, for logs.
+    pub id: Uuid,
+    /// Who is connected (anonymous until connection auth exists).
+    pub principal: Principal,
+    /// Where this connection's events go.
+    pub out: Outbound,
+    /// Process-wide state.
+    pub state: AppState,
+}
+
+impl Connection {
+    /// Queues an event for this connection.
+    pub async fn send(&self, event: protocol::Event) -> bool {
+        self.out.send(event).await
+    }
+}
+
+/// Serves one upgraded socket until the client leaves, the server shuts down, or the client
+/// stops reading.
+pub async fn run(socket: WebSocket, state: AppState) {
+    let id = Uuid::new_v4();
+    let (sink, mut stream) = socket.split();
+    let closing = state.shutdown.child_token();
+    let capacity = usize::try_from(state.config.outbound_queue).unwrap_or(256);
+    let (out, rx) = Outbound::new(
+        capacity,
+        Duration::from_secs(state.config.send_timeout_secs),
+        closing.clone(),
+    );
+    let writer = tokio::spawn(write_loop(sink, rx, closing.clone()));
+    let conn = Connection {
+        id,
+        principal: Principal::Anonymous,
+        out,
+        state: state.clone(),
+    };
+    tracing::debug!(connection = %id, "connection opened");
+
+    loop {
+        tokio::select! {
+            biased;
+            () = state.shutdown.cancelled() => {
+                conn.out.close(close_code::AWAY, "server shutting down").await;
+                break;
+            }
+            () = closing.cancelled() => break,
+            frame = stream.next() => match frame {
+                None | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Text(text))) => handle_text(&conn, text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => {
+                    conn.send(events::error(
+                        None,
+                        ErrorCode::ValidationError,
+                        "binary frames are not supported; send JSON text frames",
+                    ))
+                    .await;
+                }
+                // Control frames are answered by the WebSocket layer.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Err(e)) => {
+                    if is_too_large(e) {
+                        let limit = state.config.max_frame_bytes;
+                        conn.send(events::error(
+                            None,
+                            ErrorCode::FrameTooLarge,
+                            format!("frame exceeds the {limit}-byte limit"),
+                        ))
+                        .await;
+                        conn.out.close(close_code::SIZE, "frame too large").await;
+                    } else {
+                        tracing::debug!(connection = %id, "read error; closing");
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    // Dropping the last sender lets the writer flush what is queued and stop.
+    drop(conn);
+    let abort = writer.abort_handle();
+    if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
+        abort.abort();
+    }
+    tracing::debug!(connection = %id, "connection closed");
+}
+
+async fn handle_text(conn: &Connection, text: &str) {
+    match protocol::decode(text) {
+        Ok(inbound) => handlers::dispatch(conn, inbound).await,
+        Err(rejection) => {
+            conn.send(events::error(
+                rejection.request_id,
+                rejection.code,
+                rejection.message,
+            ))
+            .await;
+        }
+    }
+}
+
+fn is_too_large(error: axum::Error) -> bool {
+    matches!(
+        error.into_inner().downcast::<tungstenite::Error>().map(|e| *e),
+        Ok(tungstenite::Error::Capacity(_))
+    )
+}
+
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<Outgoing>,
+    closing: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        let item = tokio::select! {
+            biased;
+            item = rx.recv() => item,
+            () = closing.cancelled() => {
+                // Flush what is already queued without waiting for more.
+                rx.try_recv().ok()
+            }
+        };
+        let Some(item) = item else { break };
+        match item {
+            Outgoing::Event(event) => {
+                let text = protocol::encode(&event);
+                if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            Outgoing::Close(frame) => {
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break;
+            }
+        }
+    }
+    let _ = sink.close().await;
+}

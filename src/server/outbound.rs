@@ -1,0 +1,81 @@
+//! The bounded queue between a connection's producers (handlers, turns) and its writer task.
+
+use std::time::Duration;
+
+use axum::extract::ws::CloseFrame;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::protocol::Event;
+
+/// What the writer task is asked to put on the socket.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// One event, one text frame.
+    Event(Box<Event>),
+    /// A close frame; the writer stops after sending it.
+    Close(CloseFrame),
+}
+
+/// A cloneable sender of events to one connection.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    tx: mpsc::Sender<Outgoing>,
+    send_timeout: Duration,
+    /// Cancelled when the connection must go away (stuck client, close requested).
+    closing: CancellationToken,
+}
+
+impl Outbound {
+    /// Creates a queue of `capacity` items; returns the sender and the writer's receiver.
+    pub fn new(
+        capacity: usize,
+        send_timeout: Duration,
+        closing: CancellationToken,
+    ) -> (Self, mpsc::Receiver<Outgoing>) {
+        let (tx, rx) = mpsc::channel(capacity);
+        (
+            Self {
+                tx,
+                send_timeout,
+                closing,
+            },
+            rx,
+        )
+    }
+
+    /// Queues an event. Waits while the queue is full; a client that stays stuck for the send
+    /// timeout is disconnected. Returns false when the event could not be queued.
+    pub async fn send(&self, event: Event) -> bool {
+        self.push(Outgoing::Event(Box::new(event))).await
+    }
+
+    /// Queues a close frame after everything already queued, then closes the connection.
+    pub async fn close(&self, code: u16, reason: &str) -> bool {
+        self.push(Outgoing::Close(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+        .await
+    }
+
+    /// The token cancelled when this connection is going away.
+    pub fn closing(&self) -> &CancellationToken {
+        &self.closing
+    }
+
+    async fn push(&self, item: Outgoing) -> bool {
+        if self.closing.is_cancelled() {
+            return false;
+        }
+        match tokio::time::timeout(self.send_timeout, self.tx.send(item)).await {
+            Ok(Ok(())) => true,
+            Ok(Err(_)) => false,
+            Err(_) => {
+                tracing::warn!("client is not reading its events; disconnecting it");
+                self.closing.cancel();
+                false
+            }
+        }
+    }
+}

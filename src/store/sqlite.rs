@@ -1,0 +1,377 @@
+//! The embedded default store: SQLite through sqlx, migrated on open, WAL mode for files.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{Map, Value};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{MessagePage, NewMessage, NewSession, PageRequest, Store, StoreError};
+use crate::protocol::{
+    ConversationMessage, ConversationMessageContent, Message, MessageContent, MessageDirection,
+    ParticipantRef, Session, SessionStatus,
+};
+
+/// A SQLite-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` — a `sqlite:` URL or a plain file path —
+    /// and applies pending migrations.
+    pub async fn open_file(url: &str) -> Result<Self, StoreError> {
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    /// Opens a private in-memory database (gone when the process exits).
+    pub async fn open_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // Each in-memory connection is its own database: keep exactly one, forever.
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Closes the pool, flushing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Formats a timestamp so that text order equals time order.
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Backend(format!("bad stored timestamp {text:?}: {e}")))
+}
+
+fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Backend(format!("bad stored id {text:?}: {e}")))
+}
+
+fn opt_uuid(text: Option<String>) -> Result<Option<Uuid>, StoreError> {
+    text.as_deref().map(parse_uuid).transpose()
+}
+
+fn parse_object(text: Option<String>) -> Result<Option<Map<String, Value>>, StoreError> {
+    match text {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| StoreError::Backend(format!("bad stored JSON: {e}"))),
+    }
+}
+
+fn direction_text(direction: MessageDirection) -> &'static str {
+    match direction {
+        MessageDirection::Inbound => "inbound",
+        MessageDirection::Outbound => "outbound",
+    }
+}
+
+fn parse_direction(text: &str) -> Result<MessageDirection, StoreError> {
+    MessageDirection::from_str(text)
+        .map_err(|_| StoreError::Backend(format!("bad stored direction {text:?}")))
+}
+
+fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
+    let status: String = row.try_get("status")?;
+    Ok(Session {
+        session_id: parse_uuid(row.try_get("id")?)?,
+        conversation_id: parse_uuid(row.try_get("conversation_id")?)?,
+        organization_id: row.try_get("organization_id")?,
+        owner_id: row.try_get("owner_id")?,
+        agent_id: row.try_get("agent_id")?,
+        agent_name: row.try_get("agent_name")?,
+        user_participant_id: parse_uuid(row.try_get("user_participant_id")?)?,
+        agent_participant_id: parse_uuid(row.try_get("agent_participant_id")?)?,
+        thread_id: row.try_get("thread_id")?,
+        status: SessionStatus::from_str(&status)
+            .map_err(|_| StoreError::Backend(format!("bad stored status {status:?}")))?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+    })
+}
+
+fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: parse_uuid(row.try_get("id")?)?,
+        conversation_id: parse_uuid(row.try_get("conversation_id")?)?,
+        organization_id: row.try_get("organization_id")?,
+        direction: parse_direction(row.try_get("direction")?)?,
+        content: MessageContent {
+            text: row.try_get("text")?,
+            structured_response: parse_object(row.try_get("structured_response")?)?,
+        },
+        from_participant_id: opt_uuid(row.try_get("from_participant_id")?)?,
+        to_participant_id: opt_uuid(row.try_get("to_participant_id")?)?,
+        created_at: parse_ts(row.try_get("created_at")?)?,
+    })
+}
+
+fn participant_ref(
+    row: &SqliteRow,
+    prefix: &str,
+) -> Result<Option<ParticipantRef>, StoreError> {
+    let id: Option<String> = row.try_get(format!("{prefix}_id").as_str())?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(Some(ParticipantRef {
+        id: parse_uuid(&id)?,
+        type_: row
+            .try_get::<Option<String>, _>(format!("{prefix}_kind").as_str())?
+            .unwrap_or_else(|| "user".to_string()),
+        name: row.try_get(format!("{prefix}_name").as_str())?,
+    }))
+}
+
+const SESSION_COLUMNS: &str = "id, conversation_id, organization_id, owner_id, agent_id, \
+     agent_name, user_participant_id, agent_participant_id, thread_id, status, created_at";
+
+const MESSAGE_COLUMNS: &str = "id, conversation_id, organization_id, direction, text, \
+     structured_response, from_participant_id, to_participant_id, created_at";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_session(&self, new: NewSession) -> Result<Session, StoreError> {
+        let now = Utc::now();
+        let now_text = ts(now);
+        let metadata = if new.metadata.is_empty() {
+            None
+        } else {
+            Some(Value::Object(new.metadata.clone()).to_string())
+        };
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO conversations (id, platform, name, organization_id, idempotency_key, \
+             metadata, created_at, updated_at) VALUES (?, 'web', ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(new.conversation_id.to_string())
+        .bind(format!("Session {}", new.session_id))
+        .bind(&new.organization_id)
+        .bind(new.session_id.to_string())
+        .bind(metadata)
+        .bind(&now_text)
+        .bind(&now_text)
+        .execute(&mut *tx)
+        .await?;
+        let insert_participant = "INSERT INTO participants (id, conversation_id, kind, name, \
+             external_id, internal_id, email, browser_fingerprint, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        sqlx::query(insert_participant)
+            .bind(new.user_participant_id.to_string())
+            .bind(new.conversation_id.to_string())
+            .bind("user")
+            .bind(&new.user_name)
+            .bind(&new.owner_id)
+            .bind(None::<String>)
+            .bind(&new.user_email)
+            .bind(&new.browser_fingerprint)
+            .bind(&now_text)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(insert_participant)
+            .bind(new.agent_participant_id.to_string())
+            .bind(new.conversation_id.to_string())
+            .bind("ai-agent")
+            .bind(&new.agent_name)
+            .bind(None::<String>)
+            .bind(&new.agent_id)
+            .bind(None::<String>)
+            .bind(None::<String>)
+            .bind(&now_text)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id, conversation_id, organization_id, owner_id, agent_id, \
+             agent_name, user_participant_id, agent_participant_id, thread_id, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+        )
+        .bind(new.session_id.to_string())
+        .bind(new.conversation_id.to_string())
+        .bind(&new.organization_id)
+        .bind(&new.owner_id)
+        .bind(&new.agent_id)
+        .bind(&new.agent_name)
+        .bind(new.user_participant_id.to_string())
+        .bind(new.agent_participant_id.to_string())
+        .bind(new.conversation_id.to_string())
+        .bind(&now_text)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Session {
+            session_id: new.session_id,
+            conversation_id: new.conversation_id,
+            organization_id: new.organization_id,
+            owner_id: new.owner_id,
+            agent_id: new.agent_id,
+            agent_name: new.agent_name,
+            user_participant_id: new.user_participant_id,
+            agent_participant_id: new.agent_participant_id,
+            thread_id: new.conversation_id.to_string(),
+            status: SessionStatus::Active,
+            created_at: parse_ts(&now_text)?,
+        })
+    }
+
+    async fn get_session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"))
+            .bind(session_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    async fn append_message(&self, message: NewMessage) -> Result<Message, StoreError> {
+        let created_at = ts(Utc::now());
+        let structured = message
+            .structured_response
+            .as_ref()
+            .map(|m| Value::Object(m.clone()).to_string());
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, organization_id, direction, text, \
+             structured_response, from_participant_id, to_participant_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(message.id.to_string())
+        .bind(message.conversation_id.to_string())
+        .bind(&message.organization_id)
+        .bind(direction_text(message.direction))
+        .bind(&message.text)
+        .bind(structured)
+        .bind(message.from_participant_id.map(|id| id.to_string()))
+        .bind(message.to_participant_id.map(|id| id.to_string()))
+        .bind(&created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(Message {
+            id: message.id,
+            conversation_id: message.conversation_id,
+            organization_id: message.organization_id,
+            direction: message.direction,
+            content: MessageContent {
+                text: message.text,
+                structured_response: message.structured_response,
+            },
+            from_participant_id: message.from_participant_id,
+            to_participant_id: message.to_participant_id,
+            created_at: parse_ts(&created_at)?,
+        })
+    }
+
+    async fn list_messages(
+        &self,
+        conversation_id: Uuid,
+        page: PageRequest,
+    ) -> Result<MessagePage, StoreError> {
+        let conversation = conversation_id.to_string();
+        let below_seq: i64 = match &page.cursor {
+            None => i64::MAX,
+            Some(cursor) => sqlx::query_scalar::<_, i64>(
+                "SELECT seq FROM messages WHERE id = ? AND conversation_id = ?",
+            )
+            .bind(cursor)
+            .bind(&conversation)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or(StoreError::UnknownCursor)?,
+        };
+        // Any instant sorts below this sentinel, which stands for "no upper bound".
+        let before = page.before.map(ts).unwrap_or_else(|| "~".to_string());
+        let rows = sqlx::query(
+            "SELECT m.id, m.direction, m.text, m.structured_response, m.created_at, \
+                    f.id AS from_id, f.kind AS from_kind, f.name AS from_name, \
+                    t.id AS to_id, t.kind AS to_kind, t.name AS to_name \
+             FROM messages m \
+             LEFT JOIN participants f ON f.id = m.from_participant_id \
+             LEFT JOIN participants t ON t.id = m.to_participant_id \
+             WHERE m.conversation_id = ? AND m.seq < ? AND m.created_at < ? \
+             ORDER BY m.seq DESC LIMIT ?",
+        )
+        .bind(&conversation)
+        .bind(below_seq)
+        .bind(before)
+        .bind(i64::from(page.limit) + 1)
+        .fetch_all(&self.pool)
+        .await?;
+        let has_more = rows.len() > page.limit as usize;
+        let messages = rows
+            .iter()
+            .take(page.limit as usize)
+            .map(|row| {
+                Ok(ConversationMessage {
+                    id: parse_uuid(row.try_get("id")?)?,
+                    direction: parse_direction(row.try_get("direction")?)?,
+                    content: ConversationMessageContent {
+                        text: row.try_get("text")?,
+                        structured_response: parse_object(row.try_get("structured_response")?)?,
+                    },
+                    from: participant_ref(row, "from")?,
+                    to: participant_ref(row, "to")?,
+                    created_at: parse_ts(row.try_get("created_at")?)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(MessagePage { messages, has_more })
+    }
+
+    async fn recent_messages(
+        &self,
+        conversation_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM (SELECT * FROM messages WHERE conversation_id = ? \
+             ORDER BY seq DESC LIMIT ?) ORDER BY seq ASC"
+        ))
+        .bind(conversation_id.to_string())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
