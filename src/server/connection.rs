@@ -17,6 +17,13 @@ use crate::protocol::{self, events, ErrorCode};
 /// How long a closing connection may take to flush its queued events.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the server waits for the client's reply to a server-sent close.
+const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Frames up to this multiple of the configured limit are read whole and rejected cleanly;
+/// larger ones are refused by the WebSocket layer before being read.
+pub const HARD_CAP_FACTOR: usize = 4;
+
 /// What a handler knows about the connection it serves.
 #[derive(Clone)]
 pub struct Connection {
@@ -57,18 +64,31 @@ pub async fn run(socket: WebSocket, state: AppState) {
         state: state.clone(),
     };
     tracing::debug!(connection = %id, "connection opened");
+    let max_frame = usize::try_from(state.config.max_frame_bytes).unwrap_or(usize::MAX);
+    let mut server_closed = false;
 
     loop {
         tokio::select! {
             biased;
             () = state.shutdown.cancelled() => {
                 conn.out.close(close_code::AWAY, "server shutting down").await;
+                server_closed = true;
                 break;
             }
             () = closing.cancelled() => break,
             frame = stream.next() => match frame {
                 None | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(Message::Text(text))) if text.len() > max_frame => {
+                    reject_oversize(&conn, max_frame).await;
+                    server_closed = true;
+                    break;
+                }
                 Some(Ok(Message::Text(text))) => handle_text(&conn, text.as_str()).await,
+                Some(Ok(Message::Binary(data))) if data.len() > max_frame => {
+                    reject_oversize(&conn, max_frame).await;
+                    server_closed = true;
+                    break;
+                }
                 Some(Ok(Message::Binary(_))) => {
                     conn.send(events::error(
                         None,
@@ -81,14 +101,9 @@ pub async fn run(socket: WebSocket, state: AppState) {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Err(e)) => {
                     if is_too_large(e) {
-                        let limit = state.config.max_frame_bytes;
-                        conn.send(events::error(
-                            None,
-                            ErrorCode::FrameTooLarge,
-                            format!("frame exceeds the {limit}-byte limit"),
-                        ))
-                        .await;
-                        conn.out.close(close_code::SIZE, "frame too large").await;
+                        // Beyond the hard cap the frame is not read at all; tell the client
+                        // anyway, although the unread bytes may cut the close short.
+                        reject_oversize(&conn, max_frame).await;
                     } else {
                         tracing::debug!(connection = %id, "read error; closing");
                     }
@@ -100,11 +115,34 @@ pub async fn run(socket: WebSocket, state: AppState) {
 
     // Dropping the last sender lets the writer flush what is queued and stop.
     drop(conn);
+    if server_closed {
+        // Finish the close handshake: wait briefly for the client's Close so the socket is not
+        // reset while our close frame is still in flight.
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
     let abort = writer.abort_handle();
     if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
         abort.abort();
     }
     tracing::debug!(connection = %id, "connection closed");
+}
+
+/// Reports an oversized frame and queues a close with code 1009.
+async fn reject_oversize(conn: &Connection, limit: usize) {
+    conn.send(events::error(
+        None,
+        ErrorCode::FrameTooLarge,
+        format!("frame exceeds the {limit}-byte limit"),
+    ))
+    .await;
+    conn.out.close(close_code::SIZE, "frame too large").await;
 }
 
 async fn handle_text(conn: &Connection, text: &str) {

@@ -57,7 +57,9 @@ async fn ws_upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Resp
     if state.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
-    let limit = usize::try_from(state.config.max_frame_bytes).unwrap_or(usize::MAX);
+    let limit = usize::try_from(state.config.max_frame_bytes)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(connection::HARD_CAP_FACTOR);
     ws.max_message_size(limit)
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
