@@ -53,9 +53,122 @@ pub struct Config {
     #[arg(long, env = "SMOOTH_AGENT_SEND_TIMEOUT_SECS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
     pub send_timeout_secs: u64,
 
-    /// Seconds to wait on shutdown for connections to finish before they are cut.
+    /// Seconds running turns may take to finish on shutdown before they are cancelled.
     #[arg(long, env = "SMOOTH_AGENT_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
+
+    /// Model gateway and turn settings.
+    #[command(flatten)]
+    pub agent: AgentConfig,
+}
+
+/// Settings of the LLM gateway and of agent turns.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AgentConfig {
+    /// Base URL of an OpenAI-compatible gateway (`/chat/completions` is appended). When unset
+    /// but a key is set, the upstream default gateway is used; with neither, turns answer
+    /// LLM_UNAVAILABLE.
+    #[arg(long, env = "SMOOAI_GATEWAY_URL")]
+    pub gateway_url: Option<String>,
+
+    /// Bearer key for the gateway (optional for keyless local gateways such as Ollama or vLLM).
+    #[arg(long, env = "SMOOAI_GATEWAY_KEY", hide_env_values = true)]
+    pub gateway_key: Option<String>,
+
+    /// Default chat model id.
+    #[arg(long, env = "SMOOTH_AGENT_MODEL", default_value = "claude-haiku-4-5")]
+    pub model: String,
+
+    /// Comma-separated models a client may pick per turn with `model`; empty allows any.
+    #[arg(long, env = "SMOOTH_AGENT_ALLOWED_MODELS", value_delimiter = ',')]
+    pub allowed_models: Vec<String>,
+
+    /// `max_tokens` sent with every model call.
+    #[arg(long, env = "SMOOTH_AGENT_MAX_TOKENS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tokens: u32,
+
+    /// Most model calls in one turn (tool loops stop here).
+    #[arg(long, env = "SMOOTH_AGENT_MAX_ITERATIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_iterations: u32,
+
+    /// Sampling temperature (1.0 is accepted by every current frontier model).
+    #[arg(long, env = "SMOOTH_AGENT_TEMPERATURE", default_value_t = 1.0)]
+    pub temperature: f32,
+
+    /// Seconds to wait for a TCP/TLS connection to the gateway.
+    #[arg(
+        long,
+        env = "SMOOTH_AGENT_GATEWAY_CONNECT_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub gateway_connect_timeout_secs: u64,
+
+    /// Seconds of gateway silence (before the response or between stream events) that fail a call.
+    #[arg(
+        long,
+        env = "SMOOTH_AGENT_GATEWAY_READ_TIMEOUT_SECS",
+        default_value_t = 120
+    )]
+    pub gateway_read_timeout_secs: u64,
+
+    /// Retries of a failed gateway call before its first token (429, 5xx, connect errors).
+    #[arg(long, env = "SMOOTH_AGENT_GATEWAY_RETRIES", default_value_t = 2)]
+    pub gateway_retries: u32,
+
+    /// Most stored messages replayed to the model each turn (the newest ones).
+    #[arg(long, env = "SMOOTH_AGENT_HISTORY_MESSAGES", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub history_messages: u32,
+
+    /// Seconds of silence during a running turn after which a keepalive event is sent.
+    #[arg(long, env = "SMOOTH_AGENT_KEEPALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    pub keepalive_secs: u64,
+
+    /// Replaces the built-in system prompt.
+    #[arg(long, env = "SMOOTH_AGENT_SYSTEM_PROMPT")]
+    pub system_prompt: Option<String>,
+}
+
+/// The gateway used when only a key is configured (the upstream default).
+pub const DEFAULT_GATEWAY_URL: &str = "https://llm.smoo.ai/v1";
+
+impl AgentConfig {
+    /// The gateway base URL to use, or `None` when no gateway is configured.
+    pub fn effective_gateway_url(&self) -> Option<String> {
+        let url = self
+            .gateway_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty());
+        let key = self
+            .gateway_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|k| !k.is_empty());
+        match (url, key) {
+            (Some(url), _) => Some(url.to_string()),
+            (None, Some(_)) => Some(DEFAULT_GATEWAY_URL.to_string()),
+            (None, None) => None,
+        }
+    }
+
+    /// Defaults with no gateway configured.
+    pub fn for_tests() -> Self {
+        Self {
+            gateway_url: None,
+            gateway_key: None,
+            model: "test-model".to_string(),
+            allowed_models: Vec::new(),
+            max_tokens: 1024,
+            max_iterations: 6,
+            temperature: 1.0,
+            gateway_connect_timeout_secs: 5,
+            gateway_read_timeout_secs: 10,
+            gateway_retries: 1,
+            history_messages: 50,
+            keepalive_secs: 15,
+            system_prompt: None,
+        }
+    }
 }
 
 impl Config {
@@ -75,6 +188,7 @@ impl Config {
             outbound_queue: 256,
             send_timeout_secs: 10,
             drain_secs: 5,
+            agent: AgentConfig::for_tests(),
         }
     }
 }

@@ -17,6 +17,7 @@
 //! - [`protocol`]: generated types plus decode, encode, validation and event constructors.
 //! - [`server`]: axum router, per-connection reader/writer, graceful shutdown.
 //! - [`handlers`]: one module per action.
+//! - [`runtime`]: the turn: gateway client, agent loop, running-turn registry, tools.
 //! - [`store`]: the `Store` trait and the SQLite backend.
 //! - [`auth`]: principals and session ownership.
 //! - [`config`]: every setting as an env var and a flag.
@@ -26,5 +27,6 @@ pub mod codegen;
 pub mod config;
 pub mod handlers;
 pub mod protocol;
+pub mod runtime;
 pub mod server;
 pub mod store;

@@ -182,16 +182,14 @@ fn resolve(
         .ok_or_else(|| unresolvable(&format!("no file spec/{target_path}")))?;
     let def = match fragment {
         "" => None,
-        f => Some(f.strip_prefix("/$defs/").filter(|d| !d.contains('/')).ok_or_else(
-            || unresolvable("the fragment must be empty or #/$defs/<Name>"),
-        )?),
+        f => Some(
+            f.strip_prefix("/$defs/")
+                .filter(|d| !d.contains('/'))
+                .ok_or_else(|| unresolvable("the fragment must be empty or #/$defs/<Name>"))?,
+        ),
     };
     if let Some(def) = def {
-        let exists = target
-            .json
-            .get("$defs")
-            .and_then(|d| d.get(def))
-            .is_some();
+        let exists = target.json.get("$defs").and_then(|d| d.get(def)).is_some();
         if !exists {
             return Err(unresolvable(&format!(
                 "spec/{target_path} has no $defs entry `{def}`"

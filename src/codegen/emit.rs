@@ -52,7 +52,9 @@ fn typify_types(bundle: &Bundle) -> Result<TokenStream, CodegenError> {
     let mut defs = Vec::with_capacity(bundle.defs.len());
     for (name, schema) in &bundle.defs {
         let parsed: Schema = serde_json::from_value(schema.clone()).map_err(|e| {
-            CodegenError(format!("definition `{name}` is not a schema typify understands: {e}"))
+            CodegenError(format!(
+                "definition `{name}` is not a schema typify understands: {e}"
+            ))
         })?;
         defs.push((name.clone(), parsed));
     }
@@ -138,4 +140,3 @@ fn frame_enum(
         )*
     }
 }
-

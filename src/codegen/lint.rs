@@ -144,7 +144,11 @@ fn walk(
         if schema.is_boolean() {
             return Ok(());
         }
-        return Err(err(file, pointer, "a schema must be an object or a boolean"));
+        return Err(err(
+            file,
+            pointer,
+            "a schema must be an object or a boolean",
+        ));
     };
     for keyword in UNSUPPORTED {
         if obj.contains_key(*keyword) {
@@ -199,7 +203,13 @@ fn walk(
     for map_keyword in ["properties", "$defs"] {
         if let Some(map) = obj.get(map_keyword).and_then(Value::as_object) {
             for (name, sub) in map {
-                walk(file, sub, &format!("{pointer}/{map_keyword}/{name}"), false, titles)?;
+                walk(
+                    file,
+                    sub,
+                    &format!("{pointer}/{map_keyword}/{name}"),
+                    false,
+                    titles,
+                )?;
             }
         }
     }

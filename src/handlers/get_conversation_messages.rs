@@ -17,7 +17,9 @@ pub const MAX_LIMIT: u32 = 100;
 pub async fn handle(conn: &Connection, req: GetConversationMessagesRequest) -> HandlerResult {
     let session = owned_session(conn, req.session_id).await?;
     let limit = req.limit.map_or(DEFAULT_LIMIT, |limit| {
-        u32::try_from(limit.get()).unwrap_or(u32::MAX).min(MAX_LIMIT)
+        u32::try_from(limit.get())
+            .unwrap_or(u32::MAX)
+            .min(MAX_LIMIT)
     });
     let page = PageRequest {
         limit,

@@ -1,10 +1,12 @@
 //! One file per action; [`dispatch`] routes a decoded frame with an exhaustive `match`, so a new
 //! action schema fails to compile until a handler exists for it.
 
+mod cancel;
 mod create_conversation_session;
 mod get_conversation_messages;
 mod get_session;
 mod ping;
+mod send_message;
 
 use crate::protocol::{events, Action, ErrorCode, Inbound};
 use crate::server::connection::Connection;
@@ -56,6 +58,8 @@ pub async fn dispatch(conn: &Connection, inbound: Inbound) {
         }
         Action::GetSession(req) => get_session::handle(conn, req).await,
         Action::GetConversationMessages(req) => get_conversation_messages::handle(conn, req).await,
+        Action::SendMessage(req) => send_message::handle(conn, req).await,
+        Action::Cancel(req) => cancel::handle(conn, req).await,
     };
     if let Err(err) = result {
         match &err.detail {

@@ -3,8 +3,12 @@
 use serde::Serialize;
 
 use super::{
-    now_ms, ErrorCode, ErrorDetail, ErrorEvent, ErrorEventData, Event, ImmediateResponseEvent,
-    PongEvent, PongEventData,
+    now_ms, CancelledEvent, CancelledEventData, ErrorCode, ErrorDetail, ErrorEvent, ErrorEventData,
+    Event, EventualResponseEvent, EventualResponseEventData, ImmediateResponseEvent,
+    KeepaliveEvent, KeepaliveEventData, PongEvent, PongEventData, SendMessageResponse,
+    StreamChunkEvent, StreamChunkEventData, StreamChunkRawResponse, StreamChunkState,
+    StreamChunkToolCall, StreamChunkToolResult, StreamReasoningEvent, StreamReasoningEventData,
+    StreamTokenEvent, StreamTokenEventData,
 };
 
 /// A `pong` answering a `ping`; the same instant at the top level and in `data`.
@@ -51,6 +55,119 @@ pub fn error(request_id: Option<String>, code: ErrorCode, message: impl Into<Str
         },
         error: detail,
         request_id,
+        timestamp: now_ms(),
+    })
+}
+
+/// A `stream_token` carrying one piece of reply text.
+pub fn stream_token(request_id: &str, token: &str) -> Event {
+    Event::StreamToken(StreamTokenEvent {
+        request_id: request_id.to_string(),
+        token: token.to_string(),
+        data: StreamTokenEventData {
+            request_id: request_id.to_string(),
+            token: token.to_string(),
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// A `stream_reasoning` carrying one piece of model reasoning.
+pub fn stream_reasoning(request_id: &str, token: &str) -> Event {
+    Event::StreamReasoning(StreamReasoningEvent {
+        request_id: request_id.to_string(),
+        token: token.to_string(),
+        data: StreamReasoningEventData {
+            request_id: request_id.to_string(),
+            token: token.to_string(),
+        },
+        timestamp: now_ms(),
+    })
+}
+
+fn chunk(request_id: &str, node: &str, raw: StreamChunkRawResponse) -> Event {
+    Event::StreamChunk(StreamChunkEvent {
+        request_id: request_id.to_string(),
+        node: node.to_string(),
+        data: StreamChunkEventData {
+            request_id: request_id.to_string(),
+            node: node.to_string(),
+            state: StreamChunkState {
+                raw_response: Some(raw),
+            },
+            done: None,
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// A `stream_chunk` announcing a tool call (`arguments` is the JSON-encoded argument string).
+pub fn tool_call(request_id: &str, name: &str, arguments: &str) -> Event {
+    chunk(
+        request_id,
+        name,
+        StreamChunkRawResponse {
+            tool_call: Some(StreamChunkToolCall {
+                name: name.to_string(),
+                arguments: arguments.to_string(),
+            }),
+            tool_result: None,
+        },
+    )
+}
+
+/// A `stream_chunk` reporting a finished tool call; `result` must already be cut to 500 chars.
+pub fn tool_result(request_id: &str, name: &str, is_error: bool, result: &str) -> Event {
+    chunk(
+        request_id,
+        name,
+        StreamChunkRawResponse {
+            tool_call: None,
+            tool_result: Some(StreamChunkToolResult {
+                name: name.to_string(),
+                is_error,
+                result: result
+                    .parse()
+                    .expect("tool results are cut to the schema's length first"),
+            }),
+        },
+    )
+}
+
+/// The `eventual_response` ending a successful turn.
+pub fn eventual_response(request_id: &str, payload: SendMessageResponse) -> Event {
+    Event::EventualResponse(EventualResponseEvent {
+        request_id: request_id.to_string(),
+        status: 200,
+        data: EventualResponseEventData {
+            request_id: request_id.to_string(),
+            status: 200,
+            data: payload,
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// A `keepalive` for a running turn.
+pub fn keepalive(request_id: &str) -> Event {
+    Event::Keepalive(KeepaliveEvent {
+        request_id: request_id.to_string(),
+        data: KeepaliveEventData {
+            request_id: request_id.to_string(),
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// The `cancelled` event ending a cancelled turn (status 499).
+pub fn cancelled(request_id: &str) -> Event {
+    Event::Cancelled(CancelledEvent {
+        request_id: Some(request_id.to_string()),
+        status: 499,
+        data: CancelledEventData {
+            request_id: Some(request_id.to_string()),
+            status: 499,
+        },
         timestamp: now_ms(),
     })
 }

@@ -14,7 +14,10 @@
     dead_code
 )]
 mod generated {
-    include!(concat!(env!("CARGO_MANIFEST_DIR"), "/generated/protocol.rs"));
+    include!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/generated/protocol.rs"
+    ));
 }
 
 pub mod decode;

@@ -27,7 +27,10 @@ static CATALOGUE: LazyLock<Catalogue> = LazyLock::new(|| {
     let requests = Action::NAMES
         .iter()
         .map(|name| {
-            let uri = format!("{SPEC_BASE_URI}actions/{}.schema.json#/$defs/Request", kebab(name));
+            let uri = format!(
+                "{SPEC_BASE_URI}actions/{}.schema.json#/$defs/Request",
+                kebab(name)
+            );
             (*name, compile(&uri))
         })
         .collect();
@@ -77,7 +80,11 @@ pub fn check(validator: &Validator, instance: &Value) -> Vec<String> {
         .iter_errors(instance)
         .map(|error| {
             let path = error.instance_path().to_string();
-            let path = if path.is_empty() { "/".to_string() } else { path };
+            let path = if path.is_empty() {
+                "/".to_string()
+            } else {
+                path
+            };
             format!("{path}: {}", error.masked_with("the value"))
         })
         .collect()

@@ -35,6 +35,8 @@ pub struct Connection {
     pub out: Outbound,
     /// Process-wide state.
     pub state: AppState,
+    /// Turns started on this connection (waited for before closing on shutdown).
+    pub turns: tokio_util::task::TaskTracker,
 }
 
 impl Connection {
@@ -49,7 +51,8 @@ impl Connection {
 pub async fn run(socket: WebSocket, state: AppState) {
     let id = Uuid::new_v4();
     let (sink, mut stream) = socket.split();
-    let closing = state.shutdown.child_token();
+    // Independent of the shutdown token: a draining connection keeps flushing turn events.
+    let closing = tokio_util::sync::CancellationToken::new();
     let capacity = usize::try_from(state.config.outbound_queue).unwrap_or(256);
     let (out, rx) = Outbound::new(
         capacity,
@@ -62,15 +65,23 @@ pub async fn run(socket: WebSocket, state: AppState) {
         principal: Principal::Anonymous,
         out,
         state: state.clone(),
+        turns: tokio_util::task::TaskTracker::new(),
     };
     tracing::debug!(connection = %id, "connection opened");
     let max_frame = usize::try_from(state.config.max_frame_bytes).unwrap_or(usize::MAX);
     let mut server_closed = false;
+    let mut draining = false;
+    let turns = conn.turns.clone();
 
     loop {
         tokio::select! {
             biased;
-            () = state.shutdown.cancelled() => {
+            () = state.shutdown.cancelled(), if !draining => {
+                // Stop taking turns; keep serving frames until this connection's turns end.
+                draining = true;
+                turns.close();
+            }
+            () = turns.wait(), if draining => {
                 conn.out.close(close_code::AWAY, "server shutting down").await;
                 server_closed = true;
                 break;
@@ -161,7 +172,10 @@ async fn handle_text(conn: &Connection, text: &str) {
 
 fn is_too_large(error: axum::Error) -> bool {
     matches!(
-        error.into_inner().downcast::<tungstenite::Error>().map(|e| *e),
+        error
+            .into_inner()
+            .downcast::<tungstenite::Error>()
+            .map(|e| *e),
         Ok(tungstenite::Error::Capacity(_))
     )
 }

@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, StorageKind};
+use crate::runtime::Runtime;
 use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
 
@@ -32,6 +33,10 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Every live WebSocket connection task, so shutdown can wait for them.
     pub connections: TaskTracker,
+    /// Every running turn task, including turns whose client already left.
+    pub turns: TaskTracker,
+    /// Gateway client, settings and running-turn registry.
+    pub runtime: Arc<Runtime>,
 }
 
 /// Opens the configured store.
@@ -120,14 +125,21 @@ impl ServerHandle {
 }
 
 /// Starts serving on `listener` with `store`; returns at once with a handle.
-pub fn start(config: Config, store: DynStore, listener: TcpListener) -> anyhow::Result<ServerHandle> {
+pub fn start(
+    config: Config,
+    store: DynStore,
+    listener: TcpListener,
+) -> anyhow::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let runtime = Arc::new(Runtime::new(config.agent.clone())?);
     let state = AppState {
         store: store.clone(),
         config: Arc::new(config),
         shutdown: shutdown.clone(),
         connections: TaskTracker::new(),
+        turns: TaskTracker::new(),
+        runtime,
     };
     let app = router(state.clone());
     let task = tokio::spawn(async move {
@@ -135,15 +147,7 @@ pub fn start(config: Config, store: DynStore, listener: TcpListener) -> anyhow::
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await?;
-        // Upgraded sockets are not tracked by axum: wait for them ourselves.
-        state.connections.close();
-        let deadline = Duration::from_secs(state.config.drain_secs);
-        if tokio::time::timeout(deadline, state.connections.wait()).await.is_err() {
-            tracing::warn!(
-                remaining = state.connections.len(),
-                "drain deadline passed; cutting remaining connections"
-            );
-        }
+        drain(&state).await;
         Ok(())
     });
     Ok(ServerHandle {
@@ -152,6 +156,42 @@ pub fn start(config: Config, store: DynStore, listener: TcpListener) -> anyhow::
         task,
     })
 }
+
+/// Lets running turns finish (up to the drain deadline, then cancels them), then waits for
+/// every connection to deliver its last events and close with 1001.
+async fn drain(state: &AppState) {
+    state.turns.close();
+    let deadline = Duration::from_secs(state.config.drain_secs);
+    let running = state.runtime.turns.len();
+    if running > 0 {
+        tracing::info!(running, "draining running turns");
+    }
+    if tokio::time::timeout(deadline, state.turns.wait())
+        .await
+        .is_err()
+    {
+        let cancelled = state.runtime.turns.cancel_all();
+        tracing::warn!(
+            cancelled,
+            "drain deadline passed; cancelling remaining turns"
+        );
+        let _ = tokio::time::timeout(GRACE, state.turns.wait()).await;
+    }
+    // Upgraded sockets are not tracked by axum: wait for them ourselves.
+    state.connections.close();
+    if tokio::time::timeout(GRACE, state.connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            remaining = state.connections.len(),
+            "connections did not close in time; cutting them"
+        );
+    }
+}
+
+/// Extra time given after the drain deadline for final events and close frames.
+const GRACE: Duration = Duration::from_secs(5);
 
 /// Opens storage, binds the configured address and starts serving.
 pub async fn bind_and_start(config: Config) -> anyhow::Result<ServerHandle> {

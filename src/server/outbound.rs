@@ -1,5 +1,7 @@
 //! The bounded queue between a connection's producers (handlers, turns) and its writer task.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::CloseFrame;
@@ -24,6 +26,8 @@ pub struct Outbound {
     send_timeout: Duration,
     /// Cancelled when the connection must go away (stuck client, close requested).
     closing: CancellationToken,
+    /// When something was last queued, in Unix epoch milliseconds (drives keepalives).
+    last_sent_ms: Arc<AtomicU64>,
 }
 
 impl Outbound {
@@ -39,6 +43,7 @@ impl Outbound {
                 tx,
                 send_timeout,
                 closing,
+                last_sent_ms: Arc::new(AtomicU64::new(crate::protocol::now_ms())),
             },
             rx,
         )
@@ -59,6 +64,12 @@ impl Outbound {
         .await
     }
 
+    /// How long ago something was last queued for this connection.
+    pub fn idle_for(&self) -> Duration {
+        let last = self.last_sent_ms.load(Ordering::Relaxed);
+        Duration::from_millis(crate::protocol::now_ms().saturating_sub(last))
+    }
+
     /// The token cancelled when this connection is going away.
     pub fn closing(&self) -> &CancellationToken {
         &self.closing
@@ -69,7 +80,11 @@ impl Outbound {
             return false;
         }
         match tokio::time::timeout(self.send_timeout, self.tx.send(item)).await {
-            Ok(Ok(())) => true,
+            Ok(Ok(())) => {
+                self.last_sent_ms
+                    .store(crate::protocol::now_ms(), Ordering::Relaxed);
+                true
+            }
             Ok(Err(_)) => false,
             Err(_) => {
                 tracing::warn!("client is not reading its events; disconnecting it");

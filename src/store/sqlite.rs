@@ -146,10 +146,7 @@ fn message_from_row(row: &SqliteRow) -> Result<Message, StoreError> {
     })
 }
 
-fn participant_ref(
-    row: &SqliteRow,
-    prefix: &str,
-) -> Result<Option<ParticipantRef>, StoreError> {
+fn participant_ref(row: &SqliteRow, prefix: &str) -> Result<Option<ParticipantRef>, StoreError> {
     let id: Option<String> = row.try_get(format!("{prefix}_id").as_str())?;
     let Some(id) = id else {
         return Ok(None);
@@ -254,10 +251,12 @@ impl Store for SqliteStore {
     }
 
     async fn get_session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"))
-            .bind(session_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
+        ))
+        .bind(session_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(session_from_row).transpose()
     }
 

@@ -1,0 +1,109 @@
+//! Where a turn's events go: its connection's outbound queue, tagged with its requestId.
+//!
+//! A turn whose client disconnected keeps running; its events are simply dropped here.
+
+use std::time::Duration;
+
+use crate::protocol::{events, ErrorCode, Event, SendMessageResponse};
+use crate::server::outbound::Outbound;
+
+/// Emits the events of one turn.
+#[derive(Clone, Debug)]
+pub struct TurnSink {
+    out: Outbound,
+    request_id: String,
+    stream: bool,
+}
+
+impl TurnSink {
+    /// A sink for the turn started by `request_id`; `stream == false` suppresses stream events.
+    pub fn new(out: Outbound, request_id: String, stream: bool) -> Self {
+        Self {
+            out,
+            request_id,
+            stream,
+        }
+    }
+
+    /// The turn's requestId.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    async fn emit(&self, event: Event) {
+        // A closed connection is not an error for the turn: it finishes and persists anyway.
+        let _ = self.out.send(event).await;
+    }
+
+    async fn emit_stream(&self, event: Event) {
+        if self.stream {
+            self.emit(event).await;
+        }
+    }
+
+    /// A piece of answer text.
+    pub async fn token(&self, text: &str) {
+        if self.stream {
+            self.emit(events::stream_token(&self.request_id, text))
+                .await;
+        }
+    }
+
+    /// A piece of reasoning.
+    pub async fn reasoning(&self, text: &str) {
+        if self.stream {
+            self.emit(events::stream_reasoning(&self.request_id, text))
+                .await;
+        }
+    }
+
+    /// A tool call is starting.
+    pub async fn tool_call(&self, name: &str, arguments: &str) {
+        self.emit_stream(events::tool_call(&self.request_id, name, arguments))
+            .await;
+    }
+
+    /// A tool call finished.
+    pub async fn tool_result(&self, name: &str, is_error: bool, result: &str) {
+        self.emit_stream(events::tool_result(
+            &self.request_id,
+            name,
+            is_error,
+            result,
+        ))
+        .await;
+    }
+
+    /// The turn succeeded.
+    pub async fn eventual(&self, payload: SendMessageResponse) {
+        self.emit(events::eventual_response(&self.request_id, payload))
+            .await;
+    }
+
+    /// The turn was cancelled.
+    pub async fn cancelled(&self) {
+        self.emit(events::cancelled(&self.request_id)).await;
+    }
+
+    /// The turn failed after its acknowledgement.
+    pub async fn error(&self, code: ErrorCode, message: &str) {
+        self.emit(events::error(Some(self.request_id.clone()), code, message))
+            .await;
+    }
+
+    /// Sends a keepalive whenever the connection has been silent for `every`; never returns.
+    pub async fn keepalive_loop(&self, every: Duration) {
+        if !self.stream {
+            return std::future::pending().await;
+        }
+        loop {
+            let idle = self.out.idle_for();
+            if idle >= every {
+                self.emit(events::keepalive(&self.request_id)).await;
+                tokio::time::sleep(every).await;
+            } else {
+                tokio::time::sleep(every - idle).await;
+            }
+        }
+    }
+}
