@@ -475,3 +475,98 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(data: &str) -> Vec<Delta> {
+        let chunk: WireChunk = serde_json::from_str(data).expect("chunk parses");
+        chunk
+            .choices
+            .into_iter()
+            .filter_map(|c| c.delta)
+            .flat_map(split_delta)
+            .collect()
+    }
+
+    #[test]
+    fn text_and_both_reasoning_spellings() {
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"content":"Hi","reasoning_content":"think"}}]}"#),
+            vec![Delta::Reasoning("think".into()), Delta::Text("Hi".into())]
+        );
+        assert_eq!(
+            parse(r#"{"choices":[{"delta":{"reasoning":"hmm"}}]}"#),
+            vec![Delta::Reasoning("hmm".into())]
+        );
+    }
+
+    #[test]
+    fn empty_deltas_and_unknown_fields_are_ignored() {
+        assert!(parse(
+            r#"{"id":"x","choices":[{"delta":{"content":"","role":"assistant"},"logprobs":null}]}"#
+        )
+        .is_empty());
+        assert!(parse(r#"{"choices":[]}"#).is_empty());
+    }
+
+    #[test]
+    fn tool_call_fragments_keep_index_id_and_pieces() {
+        let deltas = parse(
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":1,"id":"call_9","type":"function","function":{"name":"lookup","arguments":"{\"id\""}}]}}]}"#,
+        );
+        assert_eq!(
+            deltas,
+            vec![Delta::ToolCall {
+                index: 1,
+                id: Some("call_9".into()),
+                name: Some("lookup".into()),
+                arguments: Some("{\"id\"".into()),
+            }]
+        );
+    }
+
+    #[test]
+    fn retry_policy_covers_transient_failures_only() {
+        let status = |status| GatewayError::Status {
+            status,
+            body: String::new(),
+        };
+        assert!(status(429).retryable());
+        assert!(status(503).retryable());
+        assert!(!status(400).retryable());
+        assert!(!status(401).retryable());
+        assert!(GatewayError::Connect("refused".into()).retryable());
+        assert!(!GatewayError::Protocol("bad".into()).retryable());
+    }
+
+    #[test]
+    fn request_body_is_openai_shaped() {
+        let messages = vec![ChatMessage::text("user", "hi")];
+        let body = WireRequest {
+            model: "m",
+            messages: &messages,
+            stream: true,
+            stream_options: StreamOptions {
+                include_usage: true,
+            },
+            max_tokens: 10,
+            temperature: 1.0,
+            tools: Vec::new(),
+            tool_choice: None,
+        };
+        let value = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": true,
+                "stream_options": {"include_usage": true},
+                "max_tokens": 10,
+                "temperature": 1.0
+            })
+        );
+    }
+}

@@ -97,3 +97,50 @@ impl TurnRegistry {
         self.lock().is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(connection_id: Uuid, request_id: &str) -> ActiveTurn {
+        ActiveTurn {
+            turn_id: Uuid::new_v4(),
+            request_id: request_id.to_string(),
+            connection_id,
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    #[test]
+    fn one_turn_per_session() {
+        let registry = TurnRegistry::default();
+        let session = Uuid::new_v4();
+        let first = turn(Uuid::new_v4(), "r1");
+        assert!(registry.try_start(session, first.clone()));
+        assert!(!registry.try_start(session, turn(Uuid::new_v4(), "r2")));
+        // Finishing with a stale turn id does not free the session.
+        registry.finish(session, Uuid::new_v4());
+        assert_eq!(registry.len(), 1);
+        registry.finish(session, first.turn_id);
+        assert!(registry.is_empty());
+        assert!(registry.try_start(session, turn(Uuid::new_v4(), "r3")));
+    }
+
+    #[test]
+    fn cancel_matches_request_id_and_connection() {
+        let registry = TurnRegistry::default();
+        let conn = Uuid::new_v4();
+        let (s1, s2) = (Uuid::new_v4(), Uuid::new_v4());
+        let a = turn(conn, "a");
+        let b = turn(Uuid::new_v4(), "b");
+        registry.try_start(s1, a.clone());
+        registry.try_start(s2, b.clone());
+        assert_eq!(registry.cancel_session(s1, Some("other")), 0);
+        assert!(!a.cancel.is_cancelled());
+        assert_eq!(registry.cancel_connection(conn, None), 1);
+        assert!(a.cancel.is_cancelled());
+        assert!(!b.cancel.is_cancelled());
+        assert_eq!(registry.cancel_all(), 2);
+        assert!(b.cancel.is_cancelled());
+    }
+}

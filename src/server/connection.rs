@@ -124,6 +124,11 @@ pub async fn run(socket: WebSocket, state: AppState) {
         }
     }
 
+    if !server_closed {
+        // The client left: nothing more can reach it, so stop the writer now. Turns it started
+        // keep running; their events are dropped.
+        closing.cancel();
+    }
     // Dropping the last sender lets the writer flush what is queued and stop.
     drop(conn);
     if server_closed {
