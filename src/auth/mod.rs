@@ -65,3 +65,49 @@ fn not_found(session_id: Uuid) -> HandlerError {
         format!("session '{session_id}' not found"),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::SessionStatus;
+
+    fn session(owner: Option<&str>) -> Session {
+        Session {
+            session_id: Uuid::new_v4(),
+            conversation_id: Uuid::new_v4(),
+            organization_id: None,
+            owner_id: owner.map(str::to_string),
+            agent_id: "agent".into(),
+            agent_name: "smooth-agent".into(),
+            user_participant_id: Uuid::new_v4(),
+            agent_participant_id: Uuid::new_v4(),
+            thread_id: "t".into(),
+            status: SessionStatus::Active,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn owned_sessions_are_private_to_their_owner() {
+        let alice = Principal::User {
+            user_id: "alice".into(),
+        };
+        let bob = Principal::User {
+            user_id: "bob".into(),
+        };
+        let owned = session(Some("alice"));
+        assert!(alice.may_access(&owned));
+        assert!(!bob.may_access(&owned));
+        assert!(!Principal::Anonymous.may_access(&owned));
+    }
+
+    #[test]
+    fn anonymous_sessions_are_reachable_by_id() {
+        let open = session(None);
+        assert!(Principal::Anonymous.may_access(&open));
+        assert!(Principal::User {
+            user_id: "x".into()
+        }
+        .may_access(&open));
+    }
+}

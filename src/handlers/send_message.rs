@@ -35,8 +35,14 @@ pub async fn handle(conn: &Connection, req: SendMessageRequest) -> HandlerResult
     {
         None => runtime.config.model.clone(),
         Some(model) => {
-            let allowed = &runtime.config.allowed_models;
-            if !allowed.is_empty() && !allowed.iter().any(|a| a.trim() == model) {
+            let mut allowed = runtime
+                .config
+                .allowed_models
+                .iter()
+                .map(|a| a.trim())
+                .filter(|a| !a.is_empty())
+                .peekable();
+            if allowed.peek().is_some() && !allowed.any(|a| a == model) {
                 return Err(HandlerError::validation(format!(
                     "model '{model}' is not allowed on this server"
                 )));
