@@ -169,3 +169,44 @@ pub fn assert_error(event: &Value, code: &str, request_id: Option<&str>) {
         }
     }
 }
+
+/// Opens a second store on the same SQLite file a server was started on, so a test can put
+/// messages into a conversation (no action appends messages yet).
+pub async fn open_store(path: &std::path::Path) -> smooth_operator::store::sqlite::SqliteStore {
+    smooth_operator::store::sqlite::SqliteStore::open_file(&path.display().to_string())
+        .await
+        .expect("second store opens")
+}
+
+/// Appends a text message to the conversation of `session` (a create ack's `data`): inbound
+/// messages go from the user to the agent, outbound ones from the agent to the user.
+pub async fn append_text(
+    store: &smooth_operator::store::sqlite::SqliteStore,
+    session: &Value,
+    direction: smooth_operator::protocol::MessageDirection,
+    text: &str,
+) -> smooth_operator::protocol::Message {
+    use smooth_operator::protocol::MessageDirection;
+    use smooth_operator::store::{NewMessage, Store};
+    let id = |key: &str| {
+        uuid::Uuid::parse_str(session[key].as_str().expect("id is a string")).expect("uuid")
+    };
+    let (user, agent) = (id("userParticipantId"), id("agentParticipantId"));
+    let (from, to) = match direction {
+        MessageDirection::Inbound => (user, agent),
+        MessageDirection::Outbound => (agent, user),
+    };
+    store
+        .append_message(NewMessage {
+            id: uuid::Uuid::new_v4(),
+            conversation_id: id("conversationId"),
+            organization_id: None,
+            direction,
+            text: Some(text.to_string()),
+            structured_response: None,
+            from_participant_id: Some(from),
+            to_participant_id: Some(to),
+        })
+        .await
+        .expect("message appends")
+}
