@@ -1750,6 +1750,59 @@ impl Action {
             Self::SendMessage(_) => "send_message",
         }
     }
+    ///Decodes the payload of the frame whose `action` is `name` (with the `action` field removed), reporting the path of the first problem; `None` for an unknown name.
+    pub fn decode_named(
+        name: &str,
+        payload: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<Self, ::serde_path_to_error::Error<::serde_json::Error>>,
+    > {
+        match name {
+            "cancel" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, CancelRequest>(payload)
+                        .map(Self::Cancel),
+                )
+            }
+            "create_conversation_session" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        CreateConversationSessionRequest,
+                    >(payload)
+                        .map(Self::CreateConversationSession),
+                )
+            }
+            "get_conversation_messages" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        GetConversationMessagesRequest,
+                    >(payload)
+                        .map(Self::GetConversationMessages),
+                )
+            }
+            "get_session" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, GetSessionRequest>(payload)
+                        .map(Self::GetSession),
+                )
+            }
+            "ping" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, PingRequest>(payload)
+                        .map(Self::Ping),
+                )
+            }
+            "send_message" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, SendMessageRequest>(payload)
+                        .map(Self::SendMessage),
+                )
+            }
+            _ => ::std::option::Option::None,
+        }
+    }
 }
 impl ::std::convert::From<CancelRequest> for Action {
     fn from(value: CancelRequest) -> Self {
@@ -1838,6 +1891,80 @@ impl Event {
             Self::StreamChunk(_) => "stream_chunk",
             Self::StreamReasoning(_) => "stream_reasoning",
             Self::StreamToken(_) => "stream_token",
+        }
+    }
+    ///Decodes the payload of the frame whose `type` is `name` (with the `type` field removed), reporting the path of the first problem; `None` for an unknown name.
+    pub fn decode_named(
+        name: &str,
+        payload: ::serde_json::Value,
+    ) -> ::std::option::Option<
+        ::std::result::Result<Self, ::serde_path_to_error::Error<::serde_json::Error>>,
+    > {
+        match name {
+            "cancelled" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, CancelledEvent>(payload)
+                        .map(Self::Cancelled),
+                )
+            }
+            "error" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, ErrorEvent>(payload)
+                        .map(Self::Error),
+                )
+            }
+            "eventual_response" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        EventualResponseEvent,
+                    >(payload)
+                        .map(Self::EventualResponse),
+                )
+            }
+            "immediate_response" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        ImmediateResponseEvent,
+                    >(payload)
+                        .map(Self::ImmediateResponse),
+                )
+            }
+            "keepalive" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, KeepaliveEvent>(payload)
+                        .map(Self::Keepalive),
+                )
+            }
+            "pong" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, PongEvent>(payload)
+                        .map(Self::Pong),
+                )
+            }
+            "stream_chunk" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, StreamChunkEvent>(payload)
+                        .map(Self::StreamChunk),
+                )
+            }
+            "stream_reasoning" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        StreamReasoningEvent,
+                    >(payload)
+                        .map(Self::StreamReasoning),
+                )
+            }
+            "stream_token" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, StreamTokenEvent>(payload)
+                        .map(Self::StreamToken),
+                )
+            }
+            _ => ::std::option::Option::None,
         }
     }
 }

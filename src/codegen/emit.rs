@@ -107,6 +107,10 @@ fn frame_enum(
         })
         .collect();
     let names_doc = format!("Every `{tag}` value the spec defines, in file order.");
+    let decode_doc = format!(
+        "Decodes the payload of the frame whose `{tag}` is `name` (with the `{tag}` field \
+         removed), reporting the path of the first problem; `None` for an unknown name."
+    );
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
@@ -127,6 +131,21 @@ fn frame_enum(
             pub fn name(&self) -> &'static str {
                 match self {
                     #(Self::#variants(_) => #wires,)*
+                }
+            }
+
+            #[doc = #decode_doc]
+            pub fn decode_named(
+                name: &str,
+                payload: ::serde_json::Value,
+            ) -> ::std::option::Option<
+                ::std::result::Result<Self, ::serde_path_to_error::Error<::serde_json::Error>>,
+            > {
+                match name {
+                    #(#wires => ::std::option::Option::Some(
+                        ::serde_path_to_error::deserialize::<_, #types>(payload).map(Self::#variants)
+                    ),)*
+                    _ => ::std::option::Option::None,
                 }
             }
         }

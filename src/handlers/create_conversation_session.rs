@@ -18,8 +18,9 @@ const DEFAULT_USER_NAME: &str = "Visitor";
 
 /// Creates the session; nothing is acknowledged before it is durable.
 pub async fn handle(conn: &Connection, req: CreateConversationSessionRequest) -> HandlerResult {
-    let agent_id = req.agent_id.trim();
-    if agent_id.is_empty() {
+    // Echoed exactly as given; it only has to contain something besides whitespace.
+    let agent_id = req.agent_id.as_str();
+    if agent_id.trim().is_empty() {
         return Err(HandlerError::validation(
             "missing 'agentId': it must contain a non-whitespace character",
         ));

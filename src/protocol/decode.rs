@@ -72,7 +72,7 @@ pub fn decode(text: &str) -> Result<Inbound, Rejection> {
         }
     };
     if !Action::NAMES.contains(&action.as_str()) {
-        let shown: String = action.chars().take(64).collect();
+        let shown = validate::bounded(&action, 64);
         return Err(Rejection::new(
             ErrorCode::UnsupportedAction,
             format!("action '{shown}' is not supported by this server"),
@@ -88,13 +88,40 @@ pub fn decode(text: &str) -> Result<Inbound, Rejection> {
             request_id,
         ));
     }
-    let typed = serde_json::from_value::<Action>(value).map_err(|e| {
-        Rejection::new(
-            ErrorCode::ValidationError,
-            format!("invalid '{action}' frame: {e}"),
-            request_id.clone(),
-        )
-    })?;
+    let mut payload = value;
+    if let Value::Object(object) = &mut payload {
+        object.remove("action");
+    }
+    let typed = match Action::decode_named(&action, payload) {
+        Some(Ok(typed)) => typed,
+        Some(Err(e)) => {
+            // serde's own text names Rust types and repeats the value: report only where.
+            let path = e.path().to_string();
+            let at = if path == "." {
+                "/".to_string()
+            } else {
+                format!("/{}", path.replace('.', "/"))
+            };
+            return Err(Rejection::new(
+                ErrorCode::ValidationError,
+                format!(
+                    "invalid '{action}' frame at {}: the value has the wrong type or is out of range",
+                    validate::bounded(&at, 200)
+                ),
+                request_id,
+            ));
+        }
+        None => {
+            return Err(Rejection::new(
+                ErrorCode::UnsupportedAction,
+                format!(
+                    "action '{}' is not supported by this server",
+                    validate::bounded(&action, 64)
+                ),
+                request_id,
+            ))
+        }
+    };
     Ok(Inbound {
         request_id,
         action: typed,

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use jsonschema::error::ValidationErrorKind;
 use jsonschema::{Draft, Registry, Validator};
 use serde_json::{json, Value};
 
@@ -79,15 +80,49 @@ pub fn check(validator: &Validator, instance: &Value) -> Vec<String> {
     validator
         .iter_errors(instance)
         .map(|error| {
-            let path = error.instance_path().to_string();
+            let path = bounded(&error.instance_path().to_string(), MAX_PATH_CHARS);
             let path = if path.is_empty() {
                 "/".to_string()
             } else {
                 path
             };
-            format!("{path}: {}", error.masked_with("the value"))
+            let what = match error.kind() {
+                // Field names come from the client: list a few, each cut short.
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    let mut names: Vec<String> = unexpected
+                        .iter()
+                        .take(MAX_LISTED_FIELDS)
+                        .map(|name| format!("'{}'", bounded(name, MAX_NAME_CHARS)))
+                        .collect();
+                    if unexpected.len() > MAX_LISTED_FIELDS {
+                        names.push(format!("and {} more", unexpected.len() - MAX_LISTED_FIELDS));
+                    }
+                    format!("unknown field(s) {}", names.join(", "))
+                }
+                _ => error.masked_with("the value").to_string(),
+            };
+            format!("{path}: {}", bounded(&what, MAX_MESSAGE_CHARS))
         })
         .collect()
+}
+
+/// Longest JSON pointer quoted in a validation message.
+const MAX_PATH_CHARS: usize = 200;
+/// Longest field name quoted in a validation message.
+const MAX_NAME_CHARS: usize = 64;
+/// Most unknown field names listed in one message.
+const MAX_LISTED_FIELDS: usize = 5;
+/// Longest description of one validation problem.
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+pub fn bounded(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max).collect();
+    cut.push('…');
+    cut
 }
 
 /// Validates an inbound frame against its action's Request schema; `Err` carries the first
