@@ -1,6 +1,8 @@
 //! Shared integration-test harness: boot the real server on 127.0.0.1:0 and speak WebSocket.
 #![allow(dead_code)]
 
+pub mod gateway;
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -110,7 +112,10 @@ impl Client {
         let pong = self
             .request(json!({"action": "ping", "requestId": "alive"}))
             .await;
-        assert_eq!(pong["type"], "pong", "socket no longer answers ping: {pong}");
+        assert_eq!(
+            pong["type"], "pong",
+            "socket no longer answers ping: {pong}"
+        );
         assert_eq!(pong["requestId"], "alive");
     }
 
@@ -137,7 +142,10 @@ pub fn assert_event_valid(event: &Value) {
         validate::SPEC_BASE_URI
     ));
     let problems = validate::check(&envelope, event);
-    assert!(problems.is_empty(), "event breaks the envelope: {problems:?}\n{event}");
+    assert!(
+        problems.is_empty(),
+        "event breaks the envelope: {problems:?}\n{event}"
+    );
     let name = event["type"].as_str().expect("event has a type");
     if let Err(problems) = validate::check_event(name, event) {
         panic!("event breaks its schema: {problems:?}\n{event}");
@@ -151,21 +159,33 @@ pub fn assert_matches_def(file: &str, def: &str, value: &Value) {
         validate::SPEC_BASE_URI
     ));
     let problems = validate::check(&validator, value);
-    assert!(problems.is_empty(), "{file}#{def} mismatch: {problems:?}\n{value}");
+    assert!(
+        problems.is_empty(),
+        "{file}#{def} mismatch: {problems:?}\n{value}"
+    );
 }
 
 /// Asserts an event is an `error` with `code`, echoing `request_id`.
 pub fn assert_error(event: &Value, code: &str, request_id: Option<&str>) {
     assert_eq!(event["type"], "error", "expected an error event: {event}");
     assert_eq!(event["error"]["code"], code, "wrong code: {event}");
-    assert_eq!(event["data"]["error"], event["error"], "data.error must mirror error: {event}");
+    assert_eq!(
+        event["data"]["error"], event["error"],
+        "data.error must mirror error: {event}"
+    );
     match request_id {
         Some(id) => {
             assert_eq!(event["requestId"], id, "requestId not echoed: {event}");
-            assert_eq!(event["data"]["requestId"], id, "data.requestId not echoed: {event}");
+            assert_eq!(
+                event["data"]["requestId"], id,
+                "data.requestId not echoed: {event}"
+            );
         }
         None => {
-            assert!(event.get("requestId").is_none(), "unexpected requestId: {event}");
+            assert!(
+                event.get("requestId").is_none(),
+                "unexpected requestId: {event}"
+            );
         }
     }
 }

@@ -1,0 +1,639 @@
+//! Plays every scenario of the conformance corpus (`spec/conformance/scenarios/*.json`, format
+//! in that directory's README.md) against a real server wired to a scripted mock gateway.
+//!
+//! `SCENARIO=<name>` runs only the scenarios whose name contains `<name>`.
+
+mod common;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::gateway::{MockGateway, Reply};
+use common::{start_with, Client};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use smooth_operator::config::{Config, StorageKind};
+use smooth_operator::server::ServerHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// The corpus must not shrink below this.
+const MIN_SCENARIOS: usize = 12;
+/// Scenarios played at the same time.
+const PARALLEL: usize = 6;
+/// Longest a whole scenario may take.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(90);
+/// Extra time `expectServerStopped` allows beyond the drain deadline.
+const STOP_SLACK: Duration = Duration::from_secs(10);
+
+/// One scenario file.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Scenario {
+    name: String,
+    description: String,
+    #[serde(default)]
+    config: Overrides,
+    #[serde(default)]
+    gateway: Vec<Reply>,
+    /// Requests the gateway must have received by the end; defaults to `gateway.len()`.
+    #[serde(default)]
+    gateway_calls: Option<usize>,
+    steps: Vec<Value>,
+}
+
+/// Server settings a scenario may change (everything else is `Config::for_tests()`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Overrides {
+    keepalive_secs: Option<u64>,
+    drain_secs: Option<u64>,
+    gateway_retries: Option<u32>,
+    gateway_read_timeout_secs: Option<u64>,
+    max_iterations: Option<u32>,
+    history_messages: Option<u32>,
+    allowed_models: Option<Vec<String>>,
+    #[serde(default)]
+    no_gateway: bool,
+    gateway_key: Option<String>,
+    model: Option<String>,
+    system_prompt: Option<String>,
+}
+
+impl Overrides {
+    fn config(&self, gateway_url: String) -> Config {
+        let mut config = Config::for_tests();
+        config.storage = StorageKind::Memory;
+        if let Some(v) = self.drain_secs {
+            config.drain_secs = v;
+        }
+        let agent = &mut config.agent;
+        if !self.no_gateway {
+            agent.gateway_url = Some(gateway_url);
+        }
+        if let Some(v) = self.keepalive_secs {
+            agent.keepalive_secs = v;
+        }
+        if let Some(v) = self.gateway_retries {
+            agent.gateway_retries = v;
+        }
+        if let Some(v) = self.gateway_read_timeout_secs {
+            agent.gateway_read_timeout_secs = v;
+        }
+        if let Some(v) = self.max_iterations {
+            agent.max_iterations = v;
+        }
+        if let Some(v) = self.history_messages {
+            agent.history_messages = v;
+        }
+        if let Some(v) = &self.allowed_models {
+            agent.allowed_models = v.clone();
+        }
+        if let Some(v) = &self.gateway_key {
+            agent.gateway_key = Some(v.clone());
+        }
+        if let Some(v) = &self.model {
+            agent.model = v.clone();
+        }
+        if let Some(v) = &self.system_prompt {
+            agent.system_prompt = Some(v.clone());
+        }
+        config
+    }
+}
+
+/// A connection of the scenario, with the events read ahead but not yet consumed.
+struct Conn {
+    client: Client,
+    pending: VecDeque<Value>,
+}
+
+impl Conn {
+    async fn next_event(&mut self) -> Value {
+        match self.pending.pop_front() {
+            Some(event) => event,
+            // Validates the event against the spec (panics, with the event, when it breaks it).
+            None => self.client.recv().await,
+        }
+    }
+}
+
+/// A scenario being played.
+struct Run {
+    server: Option<ServerHandle>,
+    shutdown: CancellationToken,
+    drain: Duration,
+    conns: HashMap<String, Conn>,
+    captures: HashMap<String, Value>,
+}
+
+/// What the currently running step is, for reports of panics (spec violations, timeouts).
+type Progress = Arc<Mutex<String>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_scenarios() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/conformance/scenarios");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|entry| entry.expect("directory entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= MIN_SCENARIOS,
+        "expected at least {MIN_SCENARIOS} scenarios in {}, found {}",
+        dir.display(),
+        files.len()
+    );
+    let filter = std::env::var("SCENARIO").ok().filter(|f| !f.is_empty());
+    let limit = Arc::new(tokio::sync::Semaphore::new(PARALLEL));
+    let mut runs = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    for path in files {
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
+        let scenario = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<Scenario>(&text).map_err(|e| e.to_string()));
+        let scenario = match scenario {
+            Ok(s) if s.name != stem => Err(format!(
+                "`name` is {:?} but the file is {stem}.json; they must match",
+                s.name
+            )),
+            Ok(s) if s.description.trim().is_empty() => Err("`description` is empty".to_string()),
+            other => other,
+        };
+        if !names.insert(stem.clone()) {
+            runs.push((stem, None));
+            continue;
+        }
+        match scenario {
+            Err(e) => runs.push((stem, Some(tokio::spawn(async move { Err(e) })))),
+            Ok(scenario) => {
+                if filter.as_ref().is_some_and(|f| !scenario.name.contains(f)) {
+                    continue;
+                }
+                let limit = limit.clone();
+                let handle = tokio::spawn(async move {
+                    let _permit = limit.acquire_owned().await.expect("semaphore open");
+                    play_guarded(scenario).await
+                });
+                runs.push((stem, Some(handle)));
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    let mut summary = Vec::new();
+    for (name, handle) in runs {
+        let result = match handle {
+            None => Err("duplicate scenario name".to_string()),
+            Some(handle) => handle
+                .await
+                .unwrap_or_else(|e| Err(format!("runner task failed: {e}"))),
+        };
+        match result {
+            Ok(elapsed) => summary.push(format!("  pass  {name} ({} ms)", elapsed.as_millis())),
+            Err(e) => {
+                summary.push(format!("  FAIL  {name}"));
+                failures.push(format!("scenario {name}: {e}"));
+            }
+        }
+    }
+    println!("scenarios:\n{}", summary.join("\n"));
+    assert!(
+        !summary.is_empty(),
+        "no scenario matched SCENARIO={filter:?}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+}
+
+/// Plays one scenario on its own task so a panic (an event breaking the spec, a receive
+/// timeout) becomes a failure that names the step.
+async fn play_guarded(scenario: Scenario) -> Result<Duration, String> {
+    let progress: Progress = Arc::new(Mutex::new("setup".to_string()));
+    let started = Instant::now();
+    let task = tokio::spawn(play(scenario, progress.clone()));
+    let abort = task.abort_handle();
+    let outcome = tokio::time::timeout(SCENARIO_TIMEOUT, task).await;
+    let at = progress.lock().map(|p| p.clone()).unwrap_or_default();
+    match outcome {
+        Err(_) => {
+            abort.abort();
+            Err(format!("timed out after {SCENARIO_TIMEOUT:?} at {at}"))
+        }
+        Ok(Ok(Ok(()))) => Ok(started.elapsed()),
+        Ok(Ok(Err(e))) => Err(e),
+        Ok(Err(join)) => {
+            let message = match join.try_into_panic() {
+                Ok(payload) => payload
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "panic".to_string()),
+                Err(e) => e.to_string(),
+            };
+            Err(format!("{at}: {message}"))
+        }
+    }
+}
+
+async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
+    let gateway = MockGateway::start(scenario.gateway.clone()).await;
+    let config = scenario.config.config(gateway.base_url());
+    let drain = Duration::from_secs(config.drain_secs);
+    let server = start_with(config).await;
+    let mut run = Run {
+        shutdown: server.shutdown_token(),
+        drain,
+        conns: HashMap::new(),
+        captures: HashMap::new(),
+        server: None,
+    };
+    run.conns.insert(
+        "a".to_string(),
+        Conn {
+            client: Client::connect(&server).await,
+            pending: VecDeque::new(),
+        },
+    );
+    run.server = Some(server);
+    for (index, step) in scenario.steps.iter().enumerate() {
+        let at = format!("step {index} {}", compact(step));
+        if let Ok(mut p) = progress.lock() {
+            p.clone_from(&at);
+        }
+        run.step(step).await.map_err(|e| format!("{at}: {e}"))?;
+    }
+    if let Ok(mut p) = progress.lock() {
+        *p = "after the last step (gateway checks)".to_string();
+    }
+    let mut problems = gateway.check_expectations();
+    let expected_calls = scenario.gateway_calls.unwrap_or(gateway.scripted());
+    let calls = gateway.request_count();
+    if calls != expected_calls {
+        problems.push(format!(
+            "the gateway received {calls} request(s), expected {expected_calls}; bodies:\n{}",
+            gateway
+                .requests()
+                .iter()
+                .map(|r| compact(&r.body))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ));
+    }
+    // Tear down: close the clients and stop the server without waiting for it.
+    for (_, mut conn) in run.conns.drain() {
+        let _ = conn.client.ws.close(None).await;
+    }
+    run.shutdown.cancel();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("after the last step: {}", problems.join("\n")))
+    }
+}
+
+impl Run {
+    async fn step(&mut self, step: &Value) -> Result<(), String> {
+        let Value::Object(map) = step else {
+            return Err("a step must be an object".to_string());
+        };
+        let conn_name = match map.get("conn") {
+            None => "a".to_string(),
+            Some(Value::String(name)) => name.clone(),
+            Some(other) => return Err(format!("`conn` must be a string, got {other}")),
+        };
+        let actions: Vec<(&String, &Value)> = map.iter().filter(|(k, _)| *k != "conn").collect();
+        let [(kind, arg)] = actions.as_slice() else {
+            return Err("a step must have exactly one action key besides `conn`".to_string());
+        };
+        let arg = self.substitute(arg)?;
+        match kind.as_str() {
+            "send" => {
+                let conn = self.conn(&conn_name)?;
+                conn.client.send(arg).await;
+                Ok(())
+            }
+            "expect" => self.expect(&conn_name, &arg).await,
+            "expectStream" => self.expect_stream(&conn_name, &arg).await,
+            "expectSilenceMs" => {
+                let ms = as_u64(&arg, "expectSilenceMs")?;
+                let conn = self.conn(&conn_name)?;
+                if let Some(event) = conn.pending.front() {
+                    return Err(format!("expected silence, but already got {event}"));
+                }
+                match tokio::time::timeout(Duration::from_millis(ms), conn.client.ws.next()).await {
+                    Err(_) => Ok(()),
+                    Ok(frame) => Err(format!("expected no frame for {ms} ms, got {frame:?}")),
+                }
+            }
+            "connect" => {
+                let name = as_str(&arg, "connect")?;
+                let server = self
+                    .server
+                    .as_ref()
+                    .ok_or("cannot connect: the server has stopped")?;
+                if self.conns.contains_key(name) {
+                    return Err(format!("connection {name:?} is already open"));
+                }
+                let client = Client::connect(server).await;
+                self.conns.insert(
+                    name.to_string(),
+                    Conn {
+                        client,
+                        pending: VecDeque::new(),
+                    },
+                );
+                Ok(())
+            }
+            "disconnect" => {
+                let name = as_str(&arg, "disconnect")?;
+                let mut conn = self
+                    .conns
+                    .remove(name)
+                    .ok_or_else(|| format!("no open connection {name:?}"))?;
+                let _ = conn.client.ws.close(None).await;
+                let _ = conn.client.ws.flush().await;
+                Ok(())
+            }
+            "sleepMs" => {
+                let ms = as_u64(&arg, "sleepMs")?;
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(())
+            }
+            "shutdown" => {
+                if arg != json!(true) {
+                    return Err("`shutdown` must be true".to_string());
+                }
+                self.shutdown.cancel();
+                Ok(())
+            }
+            "expectClose" => {
+                let code = as_u64(&arg, "expectClose")?;
+                let conn = self.conn(&conn_name)?;
+                if let Some(event) = conn.pending.front() {
+                    return Err(format!("expected a Close frame, got {event}"));
+                }
+                match conn.client.recv_raw().await {
+                    Some(Message::Close(Some(frame)))
+                        if u64::from(u16::from(frame.code)) == code =>
+                    {
+                        // Complete the closing handshake like a well-behaved client: reading
+                        // on sends the queued Close reply and sees the socket end.
+                        let _ = tokio::time::timeout(Duration::from_secs(2), conn.client.ws.next())
+                            .await;
+                        Ok(())
+                    }
+                    other => Err(format!(
+                        "expected a Close frame with code {code}, got {other:?}"
+                    )),
+                }
+            }
+            "expectServerStopped" => {
+                if arg != json!(true) {
+                    return Err("`expectServerStopped` must be true".to_string());
+                }
+                let server = self.server.take().ok_or("the server already stopped")?;
+                let bound = self.drain + STOP_SLACK;
+                match tokio::time::timeout(bound, server.wait()).await {
+                    Err(_) => Err(format!("the server did not stop within {bound:?}")),
+                    Ok(Err(e)) => Err(format!("the server stopped with an error: {e:#}")),
+                    Ok(Ok(())) => Ok(()),
+                }
+            }
+            other => Err(format!("unknown step kind {other:?}")),
+        }
+    }
+
+    fn conn(&mut self, name: &str) -> Result<&mut Conn, String> {
+        self.conns
+            .get_mut(name)
+            .ok_or_else(|| format!("no open connection {name:?}"))
+    }
+
+    /// Replaces every string that is exactly `${name}` by the captured value, and
+    /// `${repeat:N:text}` by `text` repeated N times.
+    fn substitute(&self, value: &Value) -> Result<Value, String> {
+        Ok(match value {
+            Value::String(s) if s.starts_with("${") && s.ends_with('}') => {
+                let name = &s[2..s.len() - 1];
+                if let Some(spec) = name.strip_prefix("repeat:") {
+                    let (count, text) = spec
+                        .split_once(':')
+                        .ok_or_else(|| format!("bad placeholder {s:?}: use ${{repeat:N:text}}"))?;
+                    let count: usize = count
+                        .parse()
+                        .map_err(|_| format!("bad repeat count in {s:?}"))?;
+                    Value::String(text.repeat(count))
+                } else {
+                    self.captures
+                        .get(name)
+                        .cloned()
+                        .ok_or_else(|| format!("placeholder {s:?} names nothing captured"))?
+                }
+            }
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.substitute(v))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.substitute(v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => other.clone(),
+        })
+    }
+
+    async fn expect(&mut self, conn_name: &str, spec: &Value) -> Result<(), String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct ExpectSpec {
+            #[serde(rename = "type")]
+            kind: String,
+            #[serde(default)]
+            status: Option<Value>,
+            #[serde(default)]
+            fields: serde_json::Map<String, Value>,
+            #[serde(default)]
+            absent: Vec<String>,
+            #[serde(default)]
+            capture: serde_json::Map<String, Value>,
+        }
+        let spec: ExpectSpec =
+            serde_json::from_value(spec.clone()).map_err(|e| format!("bad `expect`: {e}"))?;
+        let conn = self.conn(conn_name)?;
+        let event = conn.next_event().await;
+        let mut problems = Vec::new();
+        if event["type"] != json!(spec.kind) {
+            problems.push(format!(
+                "type is {}, expected {:?}",
+                event["type"], spec.kind
+            ));
+        }
+        if let Some(status) = &spec.status {
+            if !json_eq(&event["status"], status) {
+                problems.push(format!("status is {}, expected {status}", event["status"]));
+            }
+        }
+        for (path, want) in &spec.fields {
+            match lookup(&event, path) {
+                None => problems.push(format!("{path} is missing, expected {want}")),
+                Some(got) if !json_eq(got, want) => {
+                    problems.push(format!("{path} is {got}, expected {want}"))
+                }
+                Some(_) => {}
+            }
+        }
+        for path in &spec.absent {
+            if let Some(got) = lookup(&event, path) {
+                problems.push(format!("{path} must be absent, got {got}"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(format!(
+                "{}\nevent on {conn_name:?}: {event}",
+                problems.join("; ")
+            ));
+        }
+        for (name, path) in &spec.capture {
+            let path = path
+                .as_str()
+                .ok_or_else(|| format!("capture path for {name:?} must be a string"))?;
+            let value = lookup(&event, path)
+                .ok_or_else(|| format!("cannot capture {name:?}: {path} is missing in {event}"))?;
+            self.captures.insert(name.clone(), value.clone());
+        }
+        Ok(())
+    }
+
+    async fn expect_stream(&mut self, conn_name: &str, spec: &Value) -> Result<(), String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        struct StreamSpec {
+            #[serde(rename = "type")]
+            kind: String,
+            concat: String,
+            #[serde(default)]
+            request_id: Option<String>,
+        }
+        let spec: StreamSpec =
+            serde_json::from_value(spec.clone()).map_err(|e| format!("bad `expectStream`: {e}"))?;
+        if spec.concat.is_empty() {
+            return Err("`concat` must not be empty".to_string());
+        }
+        let conn = self.conn(conn_name)?;
+        let mut text = String::new();
+        let mut count = 0usize;
+        while text.len() < spec.concat.len() {
+            let event = conn.next_event().await;
+            if event["type"] == "keepalive" && spec.kind != "keepalive" {
+                continue;
+            }
+            if event["type"] != json!(spec.kind) {
+                if count == 0 {
+                    return Err(format!("expected a {} event, got {event}", spec.kind));
+                }
+                conn.pending.push_front(event);
+                break;
+            }
+            if let Some(id) = &spec.request_id {
+                if event["requestId"] != json!(id) {
+                    return Err(format!(
+                        "{} event has requestId {}, expected {id:?}: {event}",
+                        spec.kind, event["requestId"]
+                    ));
+                }
+            }
+            let token = event["token"]
+                .as_str()
+                .ok_or_else(|| format!("{} event without a string token: {event}", spec.kind))?;
+            if token.is_empty() {
+                return Err(format!(
+                    "{} events never carry an empty token: {event}",
+                    spec.kind
+                ));
+            }
+            if event["data"]["token"] != event["token"] {
+                return Err(format!("data.token differs from token: {event}"));
+            }
+            text.push_str(token);
+            count += 1;
+        }
+        if text != spec.concat {
+            return Err(format!(
+                "{count} {} event(s) concatenate to {text:?}, expected {:?}",
+                spec.kind, spec.concat
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Follows a dot path (`data.messages.0.id`); numeric segments index arrays.
+fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
+        .try_fold(value, |current, segment| match current {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        })
+}
+
+/// JSON equality with numbers compared by value (`10` equals `10.0`).
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => match (x.as_u64(), y.as_u64()) {
+                (Some(x), Some(y)) => x == y,
+                _ => x.as_f64() == y.as_f64(),
+            },
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+fn as_u64(value: &Value, what: &str) -> Result<u64, String> {
+    value
+        .as_u64()
+        .ok_or_else(|| format!("`{what}` must be a non-negative integer, got {value}"))
+}
+
+fn as_str<'a>(value: &'a Value, what: &str) -> Result<&'a str, String> {
+    value
+        .as_str()
+        .ok_or_else(|| format!("`{what}` must be a string, got {value}"))
+}
+
+/// A step or body for messages, shortened when huge.
+fn compact(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 300 {
+        let head: String = text.chars().take(300).collect();
+        format!("{head}…")
+    } else {
+        text
+    }
+}
