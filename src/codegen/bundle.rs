@@ -71,15 +71,79 @@ pub fn bundle(files: &[SpecFile]) -> Result<Bundle, CodegenError> {
             }
             rewrite_refs(files, file, &mut schema, &pointer)?;
             let here = format!("spec/{}{}", file.rel_path, pointer);
-            if let Some(first) = origin.insert(name.clone(), here.clone()) {
-                return Err(CodegenError(format!(
-                    "{here}: generated type name `{name}` is also produced by {first}; rename one"
-                )));
-            }
+            claim(&mut origin, &name, &here)?;
             out.defs.insert(name, schema);
         }
     }
+    // Inline objects and enums become types too: name them explicitly and make sure no two
+    // generated types share a name (typify would silently merge or duplicate them).
+    for (name, schema) in out.defs.iter_mut() {
+        let here = origin.get(name).cloned().unwrap_or_default();
+        name_inline_types(schema, name, &here, &mut origin)?;
+    }
     Ok(out)
+}
+
+/// Records that `here` produces the type `name`; two producers of one name are an error.
+fn claim(
+    origin: &mut BTreeMap<String, String>,
+    name: &str,
+    here: &str,
+) -> Result<(), CodegenError> {
+    if let Some(first) = origin.insert(name.to_string(), here.to_string()) {
+        return Err(CodegenError(format!(
+            "{here}: generated type name `{name}` is also produced by {first}; rename one \
+             (or add a distinct `title`)"
+        )));
+    }
+    Ok(())
+}
+
+/// Whether typify turns this inline schema into a named type of its own.
+fn is_named_type(schema: &Value) -> bool {
+    let Some(obj) = schema.as_object() else {
+        return false;
+    };
+    if obj.contains_key("$ref") {
+        return false;
+    }
+    obj.contains_key("properties") || obj.contains_key("enum")
+}
+
+/// Gives every inline object/enum under `schema` a `title` (`{Parent}{Property}`, `…Item` for
+/// array items) unless the author gave one, and claims each name.
+fn name_inline_types(
+    schema: &mut Value,
+    parent: &str,
+    here: &str,
+    origin: &mut BTreeMap<String, String>,
+) -> Result<(), CodegenError> {
+    let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    for (prop, sub) in properties.iter_mut() {
+        let child = format!("{parent}{}", pascal_case(prop));
+        let child_here = format!("{here}/properties/{prop}");
+        let mut targets: Vec<(&mut Value, String, String)> = Vec::new();
+        if is_named_type(sub) {
+            targets.push((sub, child, child_here));
+        } else if let Some(items) = sub.get_mut("items").filter(|i| is_named_type(i)) {
+            targets.push((items, format!("{child}Item"), format!("{child_here}/items")));
+        }
+        for (target, default_name, target_here) in targets {
+            let obj = target.as_object_mut().expect("named types are objects");
+            let name = match obj.get("title").and_then(Value::as_str) {
+                Some(title) => pascal_case(title),
+                None => {
+                    obj.insert("title".to_string(), Value::String(default_name.clone()));
+                    default_name
+                }
+            };
+            claim(origin, &name, &target_here)?;
+            name_inline_types(target, &name, &target_here, origin)?;
+        }
+    }
+    Ok(())
 }
 
 fn strip_root_keywords(schema: &mut Value) {
@@ -122,11 +186,20 @@ fn rewrite_refs(
                 );
             }
             for (key, value) in obj.iter_mut() {
-                // `const`, `enum`, `default` and `examples` hold data, not schemas.
-                if matches!(key.as_str(), "const" | "enum" | "default" | "examples") {
-                    continue;
+                let here = format!("{pointer}/{key}");
+                match key.as_str() {
+                    // `const`, `enum`, `default` and `examples` hold data, not schemas.
+                    "const" | "enum" | "default" | "examples" => {}
+                    // Maps from names to schemas: every value is a schema, whatever its name.
+                    "properties" | "$defs" => {
+                        if let Value::Object(map) = value {
+                            for (name, sub) in map.iter_mut() {
+                                rewrite_refs(files, file, sub, &format!("{here}/{name}"))?;
+                            }
+                        }
+                    }
+                    _ => rewrite_refs(files, file, value, &here)?,
                 }
-                rewrite_refs(files, file, value, &format!("{pointer}/{key}"))?;
             }
             Ok(())
         }

@@ -89,13 +89,13 @@ fn read(spec_dir: &Path, rel_path: &str, kind: SpecKind) -> Result<SpecFile, Cod
         .map_err(|e| CodegenError(format!("spec/{rel_path}: invalid JSON: {e}")))?;
     let file_name = rel_path.rsplit('/').next().unwrap_or(rel_path);
     let stem = file_name.trim_end_matches(SUFFIX).to_string();
-    if stem.is_empty()
+    if !stem.starts_with(|c: char| c.is_ascii_lowercase())
         || !stem
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     {
         return Err(CodegenError(format!(
-            "spec/{rel_path}: file names must be kebab-case ([a-z0-9-]) before .schema.json"
+            "spec/{rel_path}: file names must be kebab-case starting with a letter ([a-z][a-z0-9-]*) before .schema.json"
         )));
     }
     Ok(SpecFile {
