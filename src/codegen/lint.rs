@@ -43,7 +43,7 @@ pub fn lint(files: &[SpecFile]) -> Result<(), CodegenError> {
             .as_object()
             .ok_or_else(|| err(file, "", "the file root must be a JSON object"))?;
         check_root(file, root)?;
-        walk(file, &file.json, "", true, &mut titles)?;
+        walk(file, &file.json, "", Place::Root, &mut titles)?;
     }
     Ok(())
 }
@@ -133,13 +133,34 @@ fn check_discriminator(
     Ok(())
 }
 
+/// Where a schema sits, which decides whether it may define an inline type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// The file root.
+    Root,
+    /// A `$defs` entry.
+    Def,
+    /// The value of a property.
+    Property,
+    /// The `items` of a property's array.
+    PropertyItems,
+    /// Anywhere else (`anyOf`, `additionalProperties`, nested `items`…).
+    Other,
+}
+
+/// Whether typify turns this schema into a named type of its own.
+fn defines_type(obj: &Map<String, Value>) -> bool {
+    !obj.contains_key("$ref") && (obj.contains_key("properties") || obj.contains_key("enum"))
+}
+
 fn walk(
     file: &SpecFile,
     schema: &Value,
     pointer: &str,
-    is_root: bool,
+    place: Place,
     titles: &mut BTreeMap<String, String>,
 ) -> Result<(), CodegenError> {
+    let is_root = place == Place::Root;
     let Some(obj) = schema.as_object() else {
         if schema.is_boolean() {
             return Ok(());
@@ -185,8 +206,28 @@ fn walk(
             "keyword `definitions` is draft-07; use `$defs`",
         ));
     }
+    if place == Place::Other && defines_type(obj) {
+        return Err(err(
+            file,
+            pointer,
+            "an inline object or enum here has no stable generated name (keyword `properties` \
+             or `enum`): move it to `$defs` and point at it with `$ref`",
+        ));
+    }
     if !is_root {
         if let Some(title) = obj.get("title").and_then(Value::as_str) {
+            let valid = title.starts_with(|c: char| c.is_ascii_uppercase())
+                && title.chars().all(|c| c.is_ascii_alphanumeric());
+            if !valid {
+                return Err(err(
+                    file,
+                    pointer,
+                    &format!(
+                        "keyword `title` \"{title}\" names a generated type and must be \
+                         PascalCase letters and digits"
+                    ),
+                ));
+            }
             let here = format!("spec/{} at {pointer}", file.rel_path);
             if let Some(first) = titles.insert(title.to_string(), here.clone()) {
                 return Err(err(
@@ -200,14 +241,14 @@ fn walk(
             }
         }
     }
-    for map_keyword in ["properties", "$defs"] {
+    for (map_keyword, child) in [("properties", Place::Property), ("$defs", Place::Def)] {
         if let Some(map) = obj.get(map_keyword).and_then(Value::as_object) {
             for (name, sub) in map {
                 walk(
                     file,
                     sub,
                     &format!("{pointer}/{map_keyword}/{name}"),
-                    false,
+                    child,
                     titles,
                 )?;
             }
@@ -215,7 +256,12 @@ fn walk(
     }
     for single in ["items", "additionalProperties", "not"] {
         if let Some(sub) = obj.get(single) {
-            walk(file, sub, &format!("{pointer}/{single}"), false, titles)?;
+            let child = if single == "items" && place == Place::Property {
+                Place::PropertyItems
+            } else {
+                Place::Other
+            };
+            walk(file, sub, &format!("{pointer}/{single}"), child, titles)?;
         }
     }
     for list in ["allOf", "anyOf", "oneOf"] {
@@ -224,7 +270,13 @@ fn walk(
                 .as_array()
                 .ok_or_else(|| err(file, pointer, &format!("keyword `{list}` must be an array")))?;
             for (i, sub) in subs.iter().enumerate() {
-                walk(file, sub, &format!("{pointer}/{list}/{i}"), false, titles)?;
+                walk(
+                    file,
+                    sub,
+                    &format!("{pointer}/{list}/{i}"),
+                    Place::Other,
+                    titles,
+                )?;
             }
         }
     }
