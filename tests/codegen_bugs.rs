@@ -4,10 +4,15 @@
 //!
 //! - "FIXED" tests were failing against the generator of 6d2f8bf and pass since cc3959b; they stay
 //!   as regression tests.
-//! - "OPEN" tests fail against cc3959b: `bundle::name_inline_types` names and claims only inline
-//!   types directly under `properties.<p>` and `properties.<p>.items`, and turns author titles into
-//!   names with `pascal_case` (splitting on `-`/`_` only) while typify uses its own conversion, so
-//!   collisions elsewhere still merge or duplicate types.
+//! - "FIXED later" tests failed against cc3959b (`bundle::name_inline_types` named and claimed
+//!   only inline types directly under `properties.<p>` and `properties.<p>.items`, and claimed
+//!   author titles via `pascal_case` while typify converts them its own way) and pass with the
+//!   `lint::Place` rule that rejects inline objects/enums elsewhere and non-PascalCase titles.
+//! - "OPEN" tests fail: typify also creates named types `{Parent}{Prop}` for properties that are
+//!   neither objects nor enums — constrained strings (`minLength`/`maxLength`/`pattern` →
+//!   newtype), `oneOf`/`anyOf` unions and multi-type `type: [..]` (→ enum) — which
+//!   `bundle::is_named_type` / `lint::defines_type` do not count, so they are never claimed and
+//!   can collide with a definition name.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -45,21 +50,26 @@ fn object(properties: Value) -> Value {
     json!({ "type": "object", "additionalProperties": false, "properties": properties })
 }
 
-/// Top-level structs of a generated file: name → (declaration count, field name → type tokens).
+/// Top-level types of a generated file: name → (declaration count, field name → type tokens);
+/// structs, enums and type aliases all count, since they share one namespace.
 fn structs(code: &str) -> BTreeMap<String, (usize, BTreeMap<String, String>)> {
     let file = syn::parse_file(code).expect("generated code parses");
     let mut out: BTreeMap<String, (usize, BTreeMap<String, String>)> = BTreeMap::new();
     for item in file.items {
-        if let syn::Item::Struct(s) = item {
-            let entry = out.entry(s.ident.to_string()).or_default();
-            entry.0 += 1;
-            for f in &s.fields {
-                if let Some(ident) = &f.ident {
-                    let ty = quote::ToTokens::to_token_stream(&f.ty)
-                        .to_string()
-                        .replace(' ', "");
-                    entry.1.insert(ident.to_string(), ty);
-                }
+        let (name, fields) = match item {
+            syn::Item::Struct(s) => (s.ident.to_string(), Some(s.fields)),
+            syn::Item::Enum(e) => (e.ident.to_string(), None),
+            syn::Item::Type(t) => (t.ident.to_string(), None),
+            _ => continue,
+        };
+        let entry = out.entry(name).or_default();
+        entry.0 += 1;
+        for f in fields.iter().flatten() {
+            if let Some(ident) = &f.ident {
+                let ty = quote::ToTokens::to_token_stream(&f.ty)
+                    .to_string()
+                    .replace(' ', "");
+                entry.1.insert(ident.to_string(), ty);
             }
         }
     }
@@ -83,7 +93,7 @@ fn assert_no_schema_lost(spec: &Path, fields: &[&str]) {
     for (name, (count, _)) in &structs {
         assert_eq!(
             *count, 1,
-            "struct `{name}` is declared {count} times: the output does not compile"
+            "type `{name}` is declared {count} times: the output does not compile"
         );
     }
     for field in fields {
@@ -283,13 +293,13 @@ fn event_variant_doc_comes_from_the_event_file() {
     assert!(doc.contains("EVENT DESCRIPTION"), "Event::Ping doc: {doc}");
 }
 
-// ---- OPEN ----
+// ---- FIXED later ----
 
 fn closed_object(field: &str, ty: &str) -> Value {
     object(json!({ field: { "type": ty } }))
 }
 
-/// OPEN: an inline object inside `anyOf` is neither titled nor claimed. typify names it
+/// FIXED later: an inline object inside `anyOf` is neither titled nor claimed. typify names it
 /// `ConversationMessageContent` (from the property), the same as `conversation-message.content`:
 /// generation succeeds and one type is emitted, so `ConversationMessage.content` loses `y`.
 #[test]
@@ -309,7 +319,7 @@ fn inline_object_under_any_of_is_not_merged() {
     assert_no_schema_lost(dir.path(), &["x", "y"]);
 }
 
-/// OPEN: an inline object as `additionalProperties` (typify: `{Parent}{Prop}Value`) is not
+/// FIXED later: an inline object as `additionalProperties` (typify: `{Parent}{Prop}Value`) is not
 /// claimed; next to `domain/conversation-messages-value` both are emitted as
 /// `pub struct ConversationMessagesValue`, and the generated file does not compile.
 #[test]
@@ -326,7 +336,7 @@ fn inline_object_under_additional_properties_is_not_duplicated() {
     assert_no_schema_lost(dir.path(), &["x", "y"]);
 }
 
-/// OPEN: the `items` of a file-root array (typify: `{Name}Item`) is not claimed; with
+/// FIXED later: the `items` of a file-root array (typify: `{Name}Item`) is not claimed; with
 /// `domain/list-item` there are two `pub struct ListItem`.
 #[test]
 fn root_array_items_are_not_duplicated() {
@@ -340,7 +350,7 @@ fn root_array_items_are_not_duplicated() {
     assert_no_schema_lost(dir.path(), &["x", "y"]);
 }
 
-/// OPEN: items of nested arrays (typify: `{Parent}{Prop}ItemItem`) are not claimed; with
+/// FIXED later: items of nested arrays (typify: `{Parent}{Prop}ItemItem`) are not claimed; with
 /// `domain/board-grid-item-item` there are two `pub struct BoardGridItemItem`.
 #[test]
 fn nested_array_items_are_not_duplicated() {
@@ -356,7 +366,7 @@ fn nested_array_items_are_not_duplicated() {
     assert_no_schema_lost(dir.path(), &["x", "y"]);
 }
 
-/// OPEN: a nested `"title": "my part"` is claimed as `My part` (`pascal_case` only splits on `-`
+/// FIXED later: a nested `"title": "my part"` is claimed as `My part` (`pascal_case` only splits on `-`
 /// and `_`) but typify names the type `MyPart`, so the collision with `domain/my-part` (`MyPart`)
 /// goes unnoticed and `Thing.a` is typed with `MyPart`'s fields, losing `x`.
 #[test]
@@ -369,6 +379,64 @@ fn title_with_spaces_is_claimed_under_the_name_typify_uses() {
             ),
         ),
         ("my-part", closed_object("y", "integer")),
+    ]);
+    assert_no_schema_lost(dir.path(), &["x", "y"]);
+}
+
+// ---- OPEN ----
+
+/// OPEN: a string property with `maxLength` becomes the newtype `CitationSnippet`, which is not
+/// claimed; next to `domain/citation-snippet` (struct `CitationSnippet`) both are emitted.
+#[test]
+fn constrained_string_newtype_is_not_duplicated() {
+    let dir = spec_with_domain(&[
+        (
+            "citation",
+            object(
+                json!({ "snippet": { "type": "string", "maxLength": 281 }, "x": { "type": "string" } }),
+            ),
+        ),
+        ("citation-snippet", closed_object("y", "integer")),
+    ]);
+    assert_no_schema_lost(dir.path(), &["x", "y"]);
+}
+
+/// OPEN: a `oneOf` property becomes the enum `ThingContent`, which is not claimed; next to
+/// `domain/thing-content` (struct `ThingContent`) both are emitted.
+#[test]
+fn one_of_property_enum_is_not_duplicated() {
+    let dir = spec_with_domain(&[
+        (
+            "thing",
+            json!({
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    "content": { "oneOf": [{ "$ref": "#/$defs/A" }, { "$ref": "#/$defs/B" }] }
+                },
+                "$defs": {
+                    "A": closed_object("x", "string"),
+                    "B": closed_object("y", "integer")
+                }
+            }),
+        ),
+        ("thing-content", closed_object("z", "integer")),
+    ]);
+    assert_no_schema_lost(dir.path(), &["x", "y", "z"]);
+}
+
+/// OPEN: a property with `type: ["string", "integer"]` becomes the enum `CellValue`, which is not
+/// claimed; next to `domain/cell-value` (struct `CellValue`) both are emitted.
+#[test]
+fn multi_type_property_enum_is_not_duplicated() {
+    let dir = spec_with_domain(&[
+        (
+            "cell",
+            object(
+                json!({ "value": { "type": ["string", "integer"] }, "x": { "type": "string" } }),
+            ),
+        ),
+        ("cell-value", closed_object("y", "integer")),
     ]);
     assert_no_schema_lost(dir.path(), &["x", "y"]);
 }
