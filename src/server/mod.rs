@@ -11,6 +11,7 @@ use axum::extract::{State, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -142,6 +143,13 @@ pub fn start(
         runtime,
     };
     let app = router(state.clone());
+    // Events are small frames written one by one: without TCP_NODELAY, Nagle's algorithm and the
+    // client's delayed ACK hold the first token back by ~40 ms.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    });
     let task = tokio::spawn(async move {
         let token = state.shutdown.clone();
         axum::serve(listener, app)
