@@ -107,7 +107,31 @@ fn is_named_type(schema: &Value) -> bool {
     if obj.contains_key("$ref") {
         return false;
     }
-    obj.contains_key("properties") || obj.contains_key("enum")
+    defines_named_type(obj)
+}
+
+/// Whether typify gives this (non-`$ref`) schema a named type: objects with properties, enums,
+/// constrained strings (newtypes), unions, and properties of several non-null types.
+pub fn defines_named_type(obj: &serde_json::Map<String, Value>) -> bool {
+    if obj.contains_key("$ref") {
+        return false;
+    }
+    let several_types = obj
+        .get("type")
+        .and_then(Value::as_array)
+        .is_some_and(|types| types.iter().filter(|t| *t != "null").count() > 1);
+    [
+        "properties",
+        "enum",
+        "oneOf",
+        "anyOf",
+        "minLength",
+        "maxLength",
+        "pattern",
+    ]
+    .iter()
+    .any(|keyword| obj.contains_key(*keyword))
+        || several_types
 }
 
 /// Gives every inline object/enum under `schema` a `title` (`{Parent}{Property}`, `…Item` for

@@ -150,7 +150,7 @@ enum Place {
 
 /// Whether typify turns this schema into a named type of its own.
 fn defines_type(obj: &Map<String, Value>) -> bool {
-    !obj.contains_key("$ref") && (obj.contains_key("properties") || obj.contains_key("enum"))
+    super::bundle::defines_named_type(obj)
 }
 
 fn walk(
@@ -210,8 +210,8 @@ fn walk(
         return Err(err(
             file,
             pointer,
-            "an inline object or enum here has no stable generated name (keyword `properties` \
-             or `enum`): move it to `$defs` and point at it with `$ref`",
+            "an inline type here (an object, enum, union or constrained string) has no stable \
+             generated name: move it to `$defs` and point at it with `$ref`",
         ));
     }
     if !is_root {
