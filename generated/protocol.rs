@@ -117,6 +117,32 @@ impl<'de> ::serde::Deserialize<'de> for CitationSnippet {
             })
     }
 }
+///A verdict on the tool call awaiting confirmation in one session.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmToolActionRequest {
+    ///true runs the tool; false skips it and tells the model the user rejected it. Anything but a boolean is rejected, so a garbled verdict never approves.
+    pub approved: bool,
+    ///Echoed on the acknowledgement. Clients usually reuse the prompt's requestId; the verdict is routed by sessionId, not by this value.
+    #[serde(
+        rename = "requestId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    ///The session whose turn is waiting.
+    #[serde(rename = "sessionId")]
+    pub session_id: ::uuid::Uuid,
+}
+///The acknowledgement, sent as the data of an immediate_response with status 200 before the resumed turn's events.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmToolActionResponse {
+    ///The verdict that was delivered.
+    pub approved: bool,
+    ///The session whose turn resumed.
+    #[serde(rename = "sessionId")]
+    pub session_id: ::uuid::Uuid,
+}
 ///A stored conversation: the container of messages and participants.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -572,7 +598,7 @@ pub struct CreateConversationSessionResponse {
     #[serde(rename = "userParticipantId")]
     pub user_participant_id: ::uuid::Uuid,
 }
-///Every error code this server sends. VALIDATION_ERROR: the frame broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream); the session stays usable. INTERNAL_ERROR: the server failed to create what was asked. STORAGE_ERROR: storage failed. OVERLOADED: the server is shutting down or out of capacity.
+///Every error code this server sends. VALIDATION_ERROR: the frame broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream); the session stays usable. INTERNAL_ERROR: the server failed to create what was asked. STORAGE_ERROR: storage failed. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended).
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -606,6 +632,8 @@ pub enum ErrorCode {
     StorageError,
     #[serde(rename = "OVERLOADED")]
     Overloaded,
+    #[serde(rename = "NO_PENDING_CONFIRMATION")]
+    NoPendingConfirmation,
 }
 impl ::std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -620,6 +648,7 @@ impl ::std::fmt::Display for ErrorCode {
             Self::InternalError => f.write_str("INTERNAL_ERROR"),
             Self::StorageError => f.write_str("STORAGE_ERROR"),
             Self::Overloaded => f.write_str("OVERLOADED"),
+            Self::NoPendingConfirmation => f.write_str("NO_PENDING_CONFIRMATION"),
         }
     }
 }
@@ -639,6 +668,7 @@ impl ::std::str::FromStr for ErrorCode {
             "INTERNAL_ERROR" => Ok(Self::InternalError),
             "STORAGE_ERROR" => Ok(Self::StorageError),
             "OVERLOADED" => Ok(Self::Overloaded),
+            "NO_PENDING_CONFIRMATION" => Ok(Self::NoPendingConfirmation),
             _ => Err("invalid value".into()),
         }
     }
@@ -1533,7 +1563,7 @@ pub struct StreamChunkState {
     )]
     pub raw_response: ::std::option::Option<StreamChunkRawResponse>,
 }
-///The model asked to run a tool.
+///The model asked to run a tool. For a tool that needs approval this chunk comes right after write_confirmation_required.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StreamChunkToolCall {
@@ -1546,7 +1576,7 @@ pub struct StreamChunkToolCall {
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct StreamChunkToolResult {
-    ///True when the tool failed or was blocked; the model sees the error text.
+    ///True when the tool failed (result starts with 'error: '), was blocked before running ('blocked by hook: ', e.g. rejected or unconfirmed), or does not exist ('unknown tool: '). The model sees the same text and the turn goes on.
     #[serde(rename = "isError")]
     pub is_error: bool,
     ///The tool's name.
@@ -1668,6 +1698,37 @@ pub struct Usage {
     #[serde(rename = "promptTokens")]
     pub prompt_tokens: u64,
 }
+///The turn stopped before running a tool that needs a person's approval. It is always followed by that call's stream_chunk toolCall, then nothing more for the turn (apart from keepalives) until a confirm_tool_action for the session arrives or the confirmation times out (a timeout counts as a rejection).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WriteConfirmationRequiredEvent {
+    pub data: WriteConfirmationRequiredEventData,
+    ///The parked turn's send_message requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+    ///Server clock at emission, in Unix epoch milliseconds.
+    pub timestamp: u64,
+}
+///`WriteConfirmationRequiredEventData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WriteConfirmationRequiredEventData {
+    pub data: WriteConfirmationRequiredEventDataData,
+    ///Same as the top-level requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+}
+///`WriteConfirmationRequiredEventDataData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WriteConfirmationRequiredEventDataData {
+    ///What the tool is about to do, in words a person can approve or reject, built from the call's arguments.
+    #[serde(rename = "actionDescription")]
+    pub action_description: ::std::string::String,
+    ///Name of the tool waiting for approval.
+    #[serde(rename = "toolId")]
+    pub tool_id: ::std::string::String,
+}
 /// Generation of default values for serde.
 pub mod defaults {
     pub(super) fn default_bool<const V: bool>() -> bool {
@@ -1713,6 +1774,9 @@ pub enum Action {
     ///Stops a running turn. The turn ends with a cancelled event (status 499) instead of eventual_response and its partial reply is not stored; the user's message stays. With no running turn nothing is sent.
     #[serde(rename = "cancel")]
     Cancel(CancelRequest),
+    ///Answers a write_confirmation_required prompt: approves or rejects the tool call that parked the session's turn. It may come from any connection allowed to access the session. The verdict is acknowledged with an immediate_response (status 200) echoing this frame's requestId; the resumed turn then streams on under its own send_message requestId. With nothing awaiting confirmation (including a verdict already given) the answer is NO_PENDING_CONFIRMATION.
+    #[serde(rename = "confirm_tool_action")]
+    ConfirmToolAction(ConfirmToolActionRequest),
     ///Opens a new conversation with an agent. The server stores a conversation, a participant for the user, a participant for the agent and a session before it answers, so the session outlives the connection and the server process.
     #[serde(rename = "create_conversation_session")]
     CreateConversationSession(CreateConversationSessionRequest),
@@ -1733,6 +1797,7 @@ impl Action {
     ///Every `action` value the spec defines, in file order.
     pub const NAMES: &'static [&'static str] = &[
         "cancel",
+        "confirm_tool_action",
         "create_conversation_session",
         "get_conversation_messages",
         "get_session",
@@ -1743,6 +1808,7 @@ impl Action {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Cancel(_) => "cancel",
+            Self::ConfirmToolAction(_) => "confirm_tool_action",
             Self::CreateConversationSession(_) => "create_conversation_session",
             Self::GetConversationMessages(_) => "get_conversation_messages",
             Self::GetSession(_) => "get_session",
@@ -1762,6 +1828,15 @@ impl Action {
                 ::std::option::Option::Some(
                     ::serde_path_to_error::deserialize::<_, CancelRequest>(payload)
                         .map(Self::Cancel),
+                )
+            }
+            "confirm_tool_action" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        ConfirmToolActionRequest,
+                    >(payload)
+                        .map(Self::ConfirmToolAction),
                 )
             }
             "create_conversation_session" => {
@@ -1807,6 +1882,11 @@ impl Action {
 impl ::std::convert::From<CancelRequest> for Action {
     fn from(value: CancelRequest) -> Self {
         Self::Cancel(value)
+    }
+}
+impl ::std::convert::From<ConfirmToolActionRequest> for Action {
+    fn from(value: ConfirmToolActionRequest) -> Self {
+        Self::ConfirmToolAction(value)
     }
 }
 impl ::std::convert::From<CreateConversationSessionRequest> for Action {
@@ -1865,6 +1945,9 @@ pub enum Event {
     ///One piece of the agent's reply text, in order; concatenating a turn's tokens gives the streamed text.
     #[serde(rename = "stream_token")]
     StreamToken(StreamTokenEvent),
+    ///The turn stopped before running a tool that needs a person's approval. It is always followed by that call's stream_chunk toolCall, then nothing more for the turn (apart from keepalives) until a confirm_tool_action for the session arrives or the confirmation times out (a timeout counts as a rejection).
+    #[serde(rename = "write_confirmation_required")]
+    WriteConfirmationRequired(WriteConfirmationRequiredEvent),
 }
 impl Event {
     ///Every `type` value the spec defines, in file order.
@@ -1878,6 +1961,7 @@ impl Event {
         "stream_chunk",
         "stream_reasoning",
         "stream_token",
+        "write_confirmation_required",
     ];
     /// The wire name of this frame's kind.
     pub fn name(&self) -> &'static str {
@@ -1891,6 +1975,7 @@ impl Event {
             Self::StreamChunk(_) => "stream_chunk",
             Self::StreamReasoning(_) => "stream_reasoning",
             Self::StreamToken(_) => "stream_token",
+            Self::WriteConfirmationRequired(_) => "write_confirmation_required",
         }
     }
     ///Decodes the payload of the frame whose `type` is `name` (with the `type` field removed), reporting the path of the first problem; `None` for an unknown name.
@@ -1964,6 +2049,15 @@ impl Event {
                         .map(Self::StreamToken),
                 )
             }
+            "write_confirmation_required" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        WriteConfirmationRequiredEvent,
+                    >(payload)
+                        .map(Self::WriteConfirmationRequired),
+                )
+            }
             _ => ::std::option::Option::None,
         }
     }
@@ -2013,6 +2107,11 @@ impl ::std::convert::From<StreamTokenEvent> for Event {
         Self::StreamToken(value)
     }
 }
+impl ::std::convert::From<WriteConfirmationRequiredEvent> for Event {
+    fn from(value: WriteConfirmationRequiredEvent) -> Self {
+        Self::WriteConfirmationRequired(value)
+    }
+}
 /// Every spec file as `(path relative to spec/, schema text)`, for runtime validation.
 pub const SPEC_FILES: &[(&str, &str)] = &[
     (
@@ -2022,6 +2121,10 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     (
         "actions/cancel.schema.json",
         "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/cancel.schema.json\",\n  \"title\": \"cancel\",\n  \"description\": \"Stops a running turn. The turn ends with a cancelled event (status 499) instead of eventual_response and its partial reply is not stored; the user's message stays. With no running turn nothing is sent.\",\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"Cancels this connection's running turn, or the turn of the named session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\"],\n      \"properties\": {\n        \"action\": { \"const\": \"cancel\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"By convention the requestId of the send_message to stop; when given, only that turn is cancelled.\" },\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Cancels the running turn of this session (which the connection must be allowed to access).\" }\n      }\n    }\n  }\n}\n",
+    ),
+    (
+        "actions/confirm-tool-action.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/confirm-tool-action.schema.json\",\n  \"title\": \"confirm_tool_action\",\n  \"description\": \"Answers a write_confirmation_required prompt: approves or rejects the tool call that parked the session's turn. It may come from any connection allowed to access the session. The verdict is acknowledged with an immediate_response (status 200) echoing this frame's requestId; the resumed turn then streams on under its own send_message requestId. With nothing awaiting confirmation (including a verdict already given) the answer is NO_PENDING_CONFIRMATION.\",\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"A verdict on the tool call awaiting confirmation in one session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\", \"sessionId\", \"approved\"],\n      \"properties\": {\n        \"action\": { \"const\": \"confirm_tool_action\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Echoed on the acknowledgement. Clients usually reuse the prompt's requestId; the verdict is routed by sessionId, not by this value.\" },\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session whose turn is waiting.\" },\n        \"approved\": { \"type\": \"boolean\", \"description\": \"true runs the tool; false skips it and tells the model the user rejected it. Anything but a boolean is rejected, so a garbled verdict never approves.\" }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The acknowledgement, sent as the data of an immediate_response with status 200 before the resumed turn's events.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"sessionId\", \"approved\"],\n      \"properties\": {\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session whose turn resumed.\" },\n        \"approved\": { \"type\": \"boolean\", \"description\": \"The verdict that was delivered.\" }\n      }\n    }\n  }\n}\n",
     ),
     (
         "actions/create-conversation-session.schema.json",
@@ -2049,7 +2152,7 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "events/error.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/error.schema.json\",\n  \"title\": \"error\",\n  \"description\": \"Reports that one frame could not be served. The connection stays open; clients classify by error.code, the message is for people.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\n    \"type\",\n    \"error\",\n    \"data\",\n    \"timestamp\"\n  ],\n  \"properties\": {\n    \"type\": {\n      \"const\": \"error\"\n    },\n    \"requestId\": {\n      \"type\": \"string\",\n      \"description\": \"The failed action's requestId, when it had one.\"\n    },\n    \"error\": {\n      \"$ref\": \"#/$defs/Detail\"\n    },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"error\"\n      ],\n      \"properties\": {\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Same as the top-level requestId.\"\n        },\n        \"error\": {\n          \"$ref\": \"#/$defs/Detail\"\n        }\n      }\n    },\n    \"timestamp\": {\n      \"type\": \"integer\",\n      \"minimum\": 0,\n      \"description\": \"Server clock at emission, in Unix epoch milliseconds.\"\n    }\n  },\n  \"$defs\": {\n    \"Detail\": {\n      \"description\": \"A machine-readable code and a human-readable explanation.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"code\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"code\": {\n          \"$ref\": \"#/$defs/Code\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"description\": \"What went wrong, safe to show to the user; never carries internal details.\"\n        }\n      }\n    },\n    \"Code\": {\n      \"description\": \"Every error code this server sends. VALIDATION_ERROR: the frame broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream); the session stays usable. INTERNAL_ERROR: the server failed to create what was asked. STORAGE_ERROR: storage failed. OVERLOADED: the server is shutting down or out of capacity.\",\n      \"type\": \"string\",\n      \"enum\": [\n        \"VALIDATION_ERROR\",\n        \"UNSUPPORTED_ACTION\",\n        \"FRAME_TOO_LARGE\",\n        \"SESSION_NOT_FOUND\",\n        \"TURN_IN_PROGRESS\",\n        \"LLM_UNAVAILABLE\",\n        \"AGENT_ERROR\",\n        \"INTERNAL_ERROR\",\n        \"STORAGE_ERROR\",\n        \"OVERLOADED\"\n      ]\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/error.schema.json\",\n  \"title\": \"error\",\n  \"description\": \"Reports that one frame could not be served. The connection stays open; clients classify by error.code, the message is for people.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\n    \"type\",\n    \"error\",\n    \"data\",\n    \"timestamp\"\n  ],\n  \"properties\": {\n    \"type\": {\n      \"const\": \"error\"\n    },\n    \"requestId\": {\n      \"type\": \"string\",\n      \"description\": \"The failed action's requestId, when it had one.\"\n    },\n    \"error\": {\n      \"$ref\": \"#/$defs/Detail\"\n    },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"error\"\n      ],\n      \"properties\": {\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Same as the top-level requestId.\"\n        },\n        \"error\": {\n          \"$ref\": \"#/$defs/Detail\"\n        }\n      }\n    },\n    \"timestamp\": {\n      \"type\": \"integer\",\n      \"minimum\": 0,\n      \"description\": \"Server clock at emission, in Unix epoch milliseconds.\"\n    }\n  },\n  \"$defs\": {\n    \"Detail\": {\n      \"description\": \"A machine-readable code and a human-readable explanation.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"code\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"code\": {\n          \"$ref\": \"#/$defs/Code\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"description\": \"What went wrong, safe to show to the user; never carries internal details.\"\n        }\n      }\n    },\n    \"Code\": {\n      \"description\": \"Every error code this server sends. VALIDATION_ERROR: the frame broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream); the session stays usable. INTERNAL_ERROR: the server failed to create what was asked. STORAGE_ERROR: storage failed. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended).\",\n      \"type\": \"string\",\n      \"enum\": [\n        \"VALIDATION_ERROR\",\n        \"UNSUPPORTED_ACTION\",\n        \"FRAME_TOO_LARGE\",\n        \"SESSION_NOT_FOUND\",\n        \"TURN_IN_PROGRESS\",\n        \"LLM_UNAVAILABLE\",\n        \"AGENT_ERROR\",\n        \"INTERNAL_ERROR\",\n        \"STORAGE_ERROR\",\n        \"OVERLOADED\",\n        \"NO_PENDING_CONFIRMATION\"\n      ]\n    }\n  }\n}\n",
     ),
     (
         "events/eventual-response.schema.json",
@@ -2069,7 +2172,7 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "events/stream-chunk.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/stream-chunk.schema.json\",\n  \"title\": \"stream_chunk\",\n  \"description\": \"Progress of a turn step other than text: a tool call starting (rawResponse.toolCall) or finishing (rawResponse.toolResult). node names the tool.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"requestId\", \"node\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"stream_chunk\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The turn's send_message requestId.\" },\n    \"node\": { \"type\": \"string\", \"description\": \"The tool (or step) this chunk reports on.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"node\", \"state\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"node\": { \"type\": \"string\", \"description\": \"Same as the top-level node.\" },\n        \"state\": { \"$ref\": \"#/$defs/State\" },\n        \"done\": { \"type\": \"boolean\", \"description\": \"Reserved; not sent.\" }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  },\n  \"$defs\": {\n    \"State\": {\n      \"description\": \"What happened at this step.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n        \"rawResponse\": { \"$ref\": \"#/$defs/RawResponse\" }\n      }\n    },\n    \"RawResponse\": {\n      \"description\": \"Exactly one of toolCall or toolResult.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n        \"toolCall\": { \"$ref\": \"#/$defs/ToolCall\" },\n        \"toolResult\": { \"$ref\": \"#/$defs/ToolResult\" }\n      }\n    },\n    \"ToolCall\": {\n      \"description\": \"The model asked to run a tool.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"name\", \"arguments\"],\n      \"properties\": {\n        \"name\": { \"type\": \"string\", \"description\": \"The tool's name.\" },\n        \"arguments\": { \"type\": \"string\", \"description\": \"The call's arguments as a JSON-encoded string (compact JSON of an object).\" }\n      }\n    },\n    \"ToolResult\": {\n      \"description\": \"A tool call finished (or was blocked).\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"name\", \"isError\", \"result\"],\n      \"properties\": {\n        \"name\": { \"type\": \"string\", \"description\": \"The tool's name.\" },\n        \"isError\": { \"type\": \"boolean\", \"description\": \"True when the tool failed or was blocked; the model sees the error text.\" },\n        \"result\": { \"type\": \"string\", \"maxLength\": 500, \"description\": \"The first 500 characters of the tool's output.\" }\n      }\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/stream-chunk.schema.json\",\n  \"title\": \"stream_chunk\",\n  \"description\": \"Progress of a turn step other than text: a tool call starting (rawResponse.toolCall) or finishing (rawResponse.toolResult). node names the tool.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"requestId\", \"node\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"stream_chunk\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The turn's send_message requestId.\" },\n    \"node\": { \"type\": \"string\", \"description\": \"The tool (or step) this chunk reports on.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"node\", \"state\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"node\": { \"type\": \"string\", \"description\": \"Same as the top-level node.\" },\n        \"state\": { \"$ref\": \"#/$defs/State\" },\n        \"done\": { \"type\": \"boolean\", \"description\": \"Reserved; not sent.\" }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  },\n  \"$defs\": {\n    \"State\": {\n      \"description\": \"What happened at this step.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n        \"rawResponse\": { \"$ref\": \"#/$defs/RawResponse\" }\n      }\n    },\n    \"RawResponse\": {\n      \"description\": \"Exactly one of toolCall or toolResult.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n        \"toolCall\": { \"$ref\": \"#/$defs/ToolCall\" },\n        \"toolResult\": { \"$ref\": \"#/$defs/ToolResult\" }\n      }\n    },\n    \"ToolCall\": {\n      \"description\": \"The model asked to run a tool. For a tool that needs approval this chunk comes right after write_confirmation_required.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"name\", \"arguments\"],\n      \"properties\": {\n        \"name\": { \"type\": \"string\", \"description\": \"The tool's name.\" },\n        \"arguments\": { \"type\": \"string\", \"description\": \"The call's arguments as a JSON-encoded string (compact JSON of an object).\" }\n      }\n    },\n    \"ToolResult\": {\n      \"description\": \"A tool call finished (or was blocked).\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"name\", \"isError\", \"result\"],\n      \"properties\": {\n        \"name\": { \"type\": \"string\", \"description\": \"The tool's name.\" },\n        \"isError\": { \"type\": \"boolean\", \"description\": \"True when the tool failed (result starts with 'error: '), was blocked before running ('blocked by hook: ', e.g. rejected or unconfirmed), or does not exist ('unknown tool: '). The model sees the same text and the turn goes on.\" },\n        \"result\": { \"type\": \"string\", \"maxLength\": 500, \"description\": \"The first 500 characters of the tool's output.\" }\n      }\n    }\n  }\n}\n",
     ),
     (
         "events/stream-reasoning.schema.json",
@@ -2078,6 +2181,10 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     (
         "events/stream-token.schema.json",
         "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/stream-token.schema.json\",\n  \"title\": \"stream_token\",\n  \"description\": \"One piece of the agent's reply text, in order; concatenating a turn's tokens gives the streamed text.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"requestId\", \"token\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"stream_token\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The turn's send_message requestId.\" },\n    \"token\": { \"type\": \"string\", \"description\": \"The text piece; never empty.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"token\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"token\": { \"type\": \"string\", \"description\": \"Same as the top-level token.\" }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  }\n}\n",
+    ),
+    (
+        "events/write-confirmation-required.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/write-confirmation-required.schema.json\",\n  \"title\": \"write_confirmation_required\",\n  \"description\": \"The turn stopped before running a tool that needs a person's approval. It is always followed by that call's stream_chunk toolCall, then nothing more for the turn (apart from keepalives) until a confirm_tool_action for the session arrives or the confirmation times out (a timeout counts as a rejection).\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"requestId\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"write_confirmation_required\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The parked turn's send_message requestId.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"data\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"data\": {\n          \"type\": \"object\",\n          \"additionalProperties\": false,\n          \"required\": [\"toolId\", \"actionDescription\"],\n          \"properties\": {\n            \"toolId\": { \"type\": \"string\", \"description\": \"Name of the tool waiting for approval.\" },\n            \"actionDescription\": { \"type\": \"string\", \"description\": \"What the tool is about to do, in words a person can approve or reject, built from the call's arguments.\" }\n          }\n        }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  }\n}\n",
     ),
     (
         "domain/citation.schema.json",

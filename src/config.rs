@@ -1,6 +1,7 @@
 //! Server settings: every one is an environment variable and a `--flag` (clap `env`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
@@ -57,9 +58,41 @@ pub struct Config {
     #[arg(long, env = "SMOOTH_AGENT_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
 
+    /// Bearer token that enables the `/admin` HTTP API (document ingest, list, delete). Unset
+    /// means `/admin` answers 404.
+    #[arg(long, env = "SMOOTH_AGENT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// Model gateway and turn settings.
     #[command(flatten)]
     pub agent: AgentConfig,
+
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The binary's subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Serve WebSocket and HTTP until SIGTERM or Ctrl-C (the default).
+    Serve,
+    /// Ingest files into the knowledge base of the configured database, then exit.
+    Ingest(IngestArgs),
+}
+
+/// Arguments of `ingest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct IngestArgs {
+    /// Files or folders. A folder's files get their path relative to the folder as `source`; a
+    /// file gets its file name.
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+
+    /// Access list for every ingested document, as JSON `{"public":bool,"users":[..],"groups":[..]}`
+    /// (no ACL: readable by everyone).
+    #[arg(long)]
+    pub acl: Option<String>,
 }
 
 /// Settings of the LLM gateway and of agent turns.
@@ -126,12 +159,45 @@ pub struct AgentConfig {
     /// Replaces the built-in system prompt.
     #[arg(long, env = "SMOOTH_AGENT_SYSTEM_PROMPT")]
     pub system_prompt: Option<String>,
+
+    /// Folder whose files are ingested as knowledge documents at start-up (`source` = path
+    /// relative to the folder). Documents that came from the folder and are gone are removed.
+    #[arg(long, env = "SMOOTH_AGENT_KNOWLEDGE_DIR")]
+    pub knowledge_dir: Option<PathBuf>,
+
+    /// Embeddings model on the gateway (`/embeddings`). When set, retrieval fuses dense and
+    /// lexical rankings; when unset, retrieval is lexical (full-text) only.
+    #[arg(long, env = "SMOOTH_AGENT_EMBEDDING_MODEL")]
+    pub embedding_model: Option<String>,
+
+    /// JSON file declaring HTTP tools the model may call:
+    /// `[{name, description, parameters, http: {url, method?, headers?, timeoutMs?}}]`.
+    #[arg(long, env = "SMOOTH_AGENT_TOOLS_FILE")]
+    pub tools_file: Option<PathBuf>,
+
+    /// Comma-separated patterns: a tool whose name contains one needs a person's approval
+    /// (`confirm_tool_action`) before it runs.
+    #[arg(long, env = "SMOOTH_AGENT_CONFIRM_TOOLS", value_delimiter = ',')]
+    pub confirm_tools: Vec<String>,
+
+    /// Seconds a tool call waits for approval; no answer counts as a rejection.
+    #[arg(long, env = "SMOOTH_AGENT_CONFIRM_TIMEOUT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub confirm_timeout_secs: u64,
 }
 
 /// The gateway used when only a key is configured (the upstream default).
 pub const DEFAULT_GATEWAY_URL: &str = "https://llm.smoo.ai/v1";
 
 impl AgentConfig {
+    /// The confirmation patterns, trimmed, blanks dropped.
+    pub fn confirm_patterns(&self) -> Vec<String> {
+        self.confirm_tools
+            .iter()
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()
+    }
+
     /// The gateway base URL to use, or `None` when no gateway is configured.
     pub fn effective_gateway_url(&self) -> Option<String> {
         let url = self
@@ -167,6 +233,11 @@ impl AgentConfig {
             history_messages: 50,
             keepalive_secs: 15,
             system_prompt: None,
+            knowledge_dir: None,
+            embedding_model: None,
+            tools_file: None,
+            confirm_tools: Vec::new(),
+            confirm_timeout_secs: 300,
         }
     }
 }
@@ -188,7 +259,9 @@ impl Config {
             outbound_queue: 256,
             send_timeout_secs: 10,
             drain_secs: 5,
+            admin_token: None,
             agent: AgentConfig::for_tests(),
+            command: None,
         }
     }
 }

@@ -18,6 +18,8 @@
 //! - [`server`]: axum router, per-connection reader/writer, graceful shutdown.
 //! - [`handlers`]: one module per action.
 //! - [`runtime`]: the turn: gateway client, agent loop, running-turn registry, tools.
+//! - [`knowledge`]: documents, chunking, ingest, and search (full-text, optionally fused with
+//!   embeddings).
 //! - [`store`]: the `Store` trait and the SQLite backend.
 //! - [`auth`]: principals and session ownership.
 //! - [`config`]: every setting as an env var and a flag.
@@ -26,6 +28,8 @@ pub mod auth;
 pub mod codegen;
 pub mod config;
 pub mod handlers;
+pub mod ingest;
+pub mod knowledge;
 pub mod protocol;
 pub mod runtime;
 pub mod server;

@@ -1,8 +1,8 @@
 //! The server binary: parse settings, open storage, serve until SIGTERM or Ctrl-C, drain.
 
 use clap::Parser;
-use smooth_operator::config::Config;
-use smooth_operator::server;
+use smooth_operator::config::{Command, Config};
+use smooth_operator::{ingest, server};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -11,6 +11,12 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let config = Config::parse();
+    if let Some(Command::Ingest(args)) = &config.command {
+        for line in ingest::run(&config, args).await? {
+            println!("{line}");
+        }
+        return Ok(());
+    }
     let handle = server::bind_and_start(config.clone()).await?;
     tracing::info!(
         url = %handle.ws_url(),

@@ -3,6 +3,7 @@
 use uuid::Uuid;
 
 use crate::handlers::HandlerError;
+use crate::knowledge::acl::Access;
 use crate::protocol::{ErrorCode, Session};
 use crate::server::connection::Connection;
 
@@ -24,6 +25,18 @@ impl Principal {
         match self {
             Principal::Anonymous => None,
             Principal::User { user_id } => Some(user_id),
+        }
+    }
+
+    /// The identity knowledge retrieval runs with (anonymous readers see only unrestricted
+    /// documents).
+    pub fn access(&self) -> Access {
+        match self {
+            Principal::Anonymous => Access::anonymous(),
+            Principal::User { user_id } => Access {
+                user_id: Some(user_id.clone()),
+                groups: Vec::new(),
+            },
         }
     }
 

@@ -2,6 +2,7 @@
 //! action schema fails to compile until a handler exists for it.
 
 mod cancel;
+mod confirm_tool_action;
 mod create_conversation_session;
 mod get_conversation_messages;
 mod get_session;
@@ -60,6 +61,7 @@ pub async fn dispatch(conn: &Connection, inbound: Inbound) {
         Action::GetConversationMessages(req) => get_conversation_messages::handle(conn, req).await,
         Action::SendMessage(req) => send_message::handle(conn, req).await,
         Action::Cancel(req) => cancel::handle(conn, req).await,
+        Action::ConfirmToolAction(req) => confirm_tool_action::handle(conn, req).await,
     };
     if let Err(err) = result {
         match &err.detail {

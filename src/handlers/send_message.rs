@@ -110,6 +110,8 @@ pub async fn handle(conn: &Connection, req: SendMessageRequest) -> HandlerResult
             session,
             model,
             turn_id,
+            message: req.message.to_string(),
+            access: conn.principal.access(),
         },
         cancel,
     );

@@ -8,7 +8,8 @@ use super::{
     KeepaliveEvent, KeepaliveEventData, PongEvent, PongEventData, SendMessageResponse,
     StreamChunkEvent, StreamChunkEventData, StreamChunkRawResponse, StreamChunkState,
     StreamChunkToolCall, StreamChunkToolResult, StreamReasoningEvent, StreamReasoningEventData,
-    StreamTokenEvent, StreamTokenEventData,
+    StreamTokenEvent, StreamTokenEventData, WriteConfirmationRequiredEvent,
+    WriteConfirmationRequiredEventData, WriteConfirmationRequiredEventDataData,
 };
 
 /// A `pong` answering a `ping`; the same instant at the top level and in `data`.
@@ -167,6 +168,21 @@ pub fn cancelled(request_id: &str) -> Event {
         data: CancelledEventData {
             request_id: Some(request_id.to_string()),
             status: 499,
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// A `write_confirmation_required` prompt: the turn waits for a person to approve `tool`.
+pub fn write_confirmation_required(request_id: &str, tool: &str, description: &str) -> Event {
+    Event::WriteConfirmationRequired(WriteConfirmationRequiredEvent {
+        request_id: request_id.to_string(),
+        data: WriteConfirmationRequiredEventData {
+            request_id: request_id.to_string(),
+            data: WriteConfirmationRequiredEventDataData {
+                tool_id: tool.to_string(),
+                action_description: description.to_string(),
+            },
         },
         timestamp: now_ms(),
     })

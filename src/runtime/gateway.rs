@@ -308,6 +308,78 @@ impl Gateway {
         }))
     }
 
+    /// Embeds `inputs` with `model` through `{base}/embeddings`, one vector per input, in order.
+    pub async fn embed(
+        &self,
+        model: &str,
+        inputs: &[String],
+    ) -> Result<Vec<Vec<f32>>, GatewayError> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            model: &'a str,
+            input: &'a [String],
+        }
+        #[derive(Deserialize)]
+        struct Answer {
+            data: Vec<Item>,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            index: usize,
+            embedding: Vec<f32>,
+        }
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let url = format!(
+            "{}/embeddings",
+            self.settings.base_url.trim_end_matches('/')
+        );
+        let mut builder = self.http.post(&url).json(&Body {
+            model,
+            input: inputs,
+        });
+        if let Some(key) = &self.settings.api_key {
+            builder = builder.bearer_auth(key);
+        }
+        let timeout = self.settings.read_timeout;
+        let call = async {
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| GatewayError::Connect(e.to_string()))?;
+            let status = response.status();
+            if !status.is_success() {
+                let body = response.text().await.unwrap_or_default();
+                return Err(GatewayError::Status {
+                    status: status.as_u16(),
+                    body: body.chars().take(300).collect(),
+                });
+            }
+            response
+                .json::<Answer>()
+                .await
+                .map_err(|e| GatewayError::Protocol(format!("embeddings answer: {e}")))
+        };
+        let answer = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| GatewayError::Timeout(timeout))??;
+        let mut vectors: Vec<Option<Vec<f32>>> = vec![None; inputs.len()];
+        for item in answer.data {
+            if let Some(slot) = vectors.get_mut(item.index) {
+                *slot = Some(item.embedding);
+            }
+        }
+        vectors
+            .into_iter()
+            .map(|v| {
+                v.filter(|v| !v.is_empty()).ok_or_else(|| {
+                    GatewayError::Protocol("embeddings answer is missing a vector".to_string())
+                })
+            })
+            .collect()
+    }
+
     async fn attempt(
         &self,
         request: &ChatRequest,

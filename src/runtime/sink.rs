@@ -63,6 +63,16 @@ impl TurnSink {
             .await;
     }
 
+    /// A tool call waits for approval (sent even when `stream` is false: the client must answer).
+    pub async fn confirmation_required(&self, tool: &str, description: &str) {
+        self.emit(events::write_confirmation_required(
+            &self.request_id,
+            tool,
+            description,
+        ))
+        .await;
+    }
+
     /// A tool call finished.
     pub async fn tool_result(&self, name: &str, is_error: bool, result: &str) {
         self.emit_stream(events::tool_result(

@@ -10,17 +10,33 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::confirm::Decision;
 use super::gateway::{
     ChatMessage, ChatRequest, Delta, FunctionOut, Gateway, GatewayError, ToolCallOut, Usage,
 };
 use super::sink::TurnSink;
-use super::tools::{preview, ToolSet};
+use super::tools::{parse_arguments, preview, ToolOutcome, ToolSet};
 use super::Runtime;
+use crate::knowledge::acl::Access;
+use crate::protocol::validate::bounded;
 use crate::protocol::{
-    ErrorCode, GeneralAgentResponse, GeneralAgentResponseResolutionStatus, MessageDirection,
-    SendMessageResponse, Session,
+    Citation, ErrorCode, GeneralAgentResponse, GeneralAgentResponseResolutionStatus,
+    MessageDirection, SendMessageResponse, Session,
 };
-use crate::store::{DynStore, NewMessage, StoreError};
+use crate::store::{ChunkHit, DynStore, NewMessage, Reader, StoreError};
+
+/// Knowledge chunks injected as context before the first model call.
+const AUTO_CONTEXT_HITS: u32 = 3;
+/// Most citations on one reply.
+const MAX_CITATIONS: usize = 8;
+/// Longest citation snippet, in characters (an ellipsis is added when cut).
+const SNIPPET_CHARS: usize = 280;
+/// Longest argument summary in a confirmation prompt.
+const DESCRIPTION_ARGS_CHARS: usize = 400;
+/// Result the model sees when a person rejects a call.
+const DENIED: &str = "blocked by hook: User denied: user rejected the action";
+/// Result the model sees when nobody answers a confirmation in time.
+const UNCONFIRMED: &str = "blocked by hook: confirmation timeout";
 
 /// Said to the model on the last allowed step, so it answers instead of calling more tools.
 const LAST_STEP_NOTE: &str = "You have used all the steps available for this reply. Answer the \
@@ -34,6 +50,10 @@ pub struct TurnInput {
     pub model: String,
     /// The turn's id in the registry.
     pub turn_id: Uuid,
+    /// The user's message (the retrieval query).
+    pub message: String,
+    /// Whose documents retrieval may read.
+    pub access: Access,
 }
 
 /// What the model phase produced.
@@ -41,6 +61,8 @@ pub struct TurnInput {
 struct ModelOutput {
     reply: String,
     usage: Option<Usage>,
+    /// Knowledge that grounded the turn: auto-context first, then tool results.
+    sources: Vec<ChunkHit>,
 }
 
 /// Why the model phase failed; the client sees only a generic message.
@@ -144,10 +166,82 @@ async fn finish(
         needs_escalation: false,
         escalation_reason: None,
         usage,
-        citations: Vec::new(),
+        citations: citations(output.sources),
     })
     .await;
     Ok(())
+}
+
+/// Citations from the turn's sources: deduplicated by document (first wins), at most
+/// [`MAX_CITATIONS`], snippets cut to [`SNIPPET_CHARS`], `url` only for http(s) links.
+fn citations(sources: Vec<ChunkHit>) -> Vec<Citation> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for hit in sources {
+        if out.len() == MAX_CITATIONS {
+            break;
+        }
+        if !seen.insert(hit.document_id.clone()) {
+            continue;
+        }
+        let url = hit
+            .url
+            .clone()
+            .or_else(|| Some(hit.source.clone()))
+            .filter(|u| crate::knowledge::is_http_url(u));
+        out.push(Citation {
+            id: hit.document_id,
+            title: hit.title,
+            url,
+            snippet: bounded(&hit.text, SNIPPET_CHARS)
+                .parse()
+                .expect("snippets are cut to the schema's length first"),
+            score: if hit.score.is_finite() {
+                hit.score
+            } else {
+                0.0
+            },
+        });
+    }
+    out
+}
+
+/// The context message listing knowledge hits, placed before the user's message.
+fn knowledge_message(hits: &[ChunkHit]) -> String {
+    let mut text = String::from(
+        "[Relevant knowledge]\nExcerpts from the organisation's knowledge base that may help \
+         with the next message. Prefer them over general knowledge; if they do not answer it, \
+         say so.",
+    );
+    for (i, hit) in hits.iter().enumerate() {
+        text.push_str(&format!(
+            "\n\n[{}] source={} (score {:.2})\n{}",
+            i + 1,
+            hit.source,
+            hit.score,
+            hit.text
+        ));
+    }
+    text
+}
+
+/// A confirmation prompt a person can judge: the tool and the arguments it would run with.
+fn describe(name: &str, arguments: &str) -> String {
+    let arguments = parse_arguments(arguments).unwrap_or_default();
+    if arguments.is_empty() {
+        return format!("Tool '{name}' requires confirmation. Allow?");
+    }
+    let parts: Vec<String> = arguments
+        .iter()
+        .map(|(key, value)| match value {
+            serde_json::Value::String(s) => format!("{key} = \"{s}\""),
+            other => format!("{key} = {other}"),
+        })
+        .collect();
+    format!(
+        "Tool '{name}' requires confirmation to run with {}. Allow?",
+        bounded(&parts.join(", "), DESCRIPTION_ARGS_CHARS)
+    )
 }
 
 /// Builds the model's context: system prompt, then the newest stored messages in order (the
@@ -193,8 +287,35 @@ async fn model_phase(
         .gateway
         .as_ref()
         .ok_or(GatewayError::Connect("no gateway configured".to_string()))?;
-    let tools = ToolSet::default();
     let mut messages = context(runtime, store, &input.session).await?;
+    let has_documents = runtime.knowledge.has_documents().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "could not count knowledge documents");
+        false
+    });
+    let mut sources: Vec<ChunkHit> = Vec::new();
+    if has_documents {
+        let reader = Reader::As(&input.access);
+        match runtime
+            .knowledge
+            .search(&input.message, AUTO_CONTEXT_HITS, reader)
+            .await
+        {
+            Ok(hits) if !hits.is_empty() => {
+                let at = messages
+                    .iter()
+                    .rposition(|m| m.role == "user")
+                    .unwrap_or(messages.len());
+                messages.insert(at, ChatMessage::text("system", knowledge_message(&hits)));
+                sources.extend(hits);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "knowledge retrieval failed; answering without"),
+        }
+    }
+    let tools = ToolSet::new(
+        runtime.tools.clone(),
+        has_documents.then(|| (runtime.knowledge.clone(), input.access.clone())),
+    );
     let mut usage: Option<Usage> = None;
     let max_iterations = runtime.config.max_iterations;
     let mut reply = String::new();
@@ -249,7 +370,11 @@ async fn model_phase(
         }
         if calls.is_empty() || last {
             // On the last step tool calls are not run: the cap is reached.
-            return Ok(ModelOutput { reply, usage });
+            return Ok(ModelOutput {
+                reply,
+                usage,
+                sources,
+            });
         }
         let calls: Vec<PendingCall> = calls
             .into_values()
@@ -281,10 +406,10 @@ async fn model_phase(
             tool_call_id: None,
         });
         for call in calls {
-            sink.tool_call(&call.name, &call.arguments).await;
-            let outcome = tools.call(&call.name, &call.arguments).await;
+            let outcome = run_call(runtime, sink, input, &tools, &call).await;
             sink.tool_result(&call.name, outcome.is_error, &preview(&outcome.text))
                 .await;
+            sources.extend(outcome.hits);
             messages.push(ChatMessage {
                 role: "tool",
                 content: Some(outcome.text),
@@ -293,5 +418,45 @@ async fn model_phase(
             });
         }
     }
-    Ok(ModelOutput { reply, usage })
+    Ok(ModelOutput {
+        reply,
+        usage,
+        sources,
+    })
+}
+
+/// Announces and runs one call. A call that needs approval parks first: the prompt, then the
+/// call's toolCall chunk, then the wait (the order clients rely on, by construction).
+async fn run_call(
+    runtime: &Runtime,
+    sink: &TurnSink,
+    input: &TurnInput,
+    tools: &ToolSet,
+    call: &PendingCall,
+) -> ToolOutcome {
+    let prepared = match tools.prepare(&call.name, &call.arguments) {
+        Ok(prepared) => prepared,
+        Err(refusal) => {
+            // Unknown tools and malformed arguments are refused before anyone is asked.
+            sink.tool_call(&call.name, &call.arguments).await;
+            return refusal;
+        }
+    };
+    if !runtime.needs_confirmation(&call.name) {
+        sink.tool_call(&call.name, &call.arguments).await;
+        return tools.run(prepared).await;
+    }
+    let session_id = input.session.session_id;
+    let parked = runtime.confirmations.park(session_id, input.turn_id);
+    sink.confirmation_required(&call.name, &describe(&call.name, &call.arguments))
+        .await;
+    sink.tool_call(&call.name, &call.arguments).await;
+    let timeout = Duration::from_secs(runtime.config.confirm_timeout_secs);
+    let decision = parked.wait(timeout).await;
+    tracing::info!(session = %session_id, tool = %call.name, ?decision, "tool confirmation");
+    match decision {
+        Decision::Approved => tools.run(prepared).await,
+        Decision::Denied => ToolOutcome::error(DENIED.to_string()),
+        Decision::TimedOut => ToolOutcome::error(UNCONFIRMED.to_string()),
+    }
 }

@@ -1,5 +1,6 @@
 //! The HTTP side: router, start-up, and graceful shutdown.
 
+pub mod admin;
 pub mod connection;
 pub mod outbound;
 
@@ -18,7 +19,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use anyhow::Context;
+
 use crate::config::{Config, StorageKind};
+use crate::knowledge::{files, Origin, Outcome};
 use crate::runtime::Runtime;
 use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
@@ -49,14 +53,18 @@ pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
     Ok(store)
 }
 
-/// Builds the router: `GET /ws`, `GET /healthz` (and `/health`), `GET /readyz`.
+/// Builds the router: `GET /ws`, `GET /healthz` (and `/health`), `GET /readyz`, and `/admin`
+/// when an admin token is configured.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(health))
         .route("/health", get(health))
-        .route("/readyz", get(ready))
-        .with_state(state)
+        .route("/readyz", get(ready));
+    if let Some(admin) = admin::routes(&state) {
+        router = router.merge(admin);
+    }
+    router.with_state(state)
 }
 
 async fn ws_upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
@@ -125,15 +133,26 @@ impl ServerHandle {
     }
 }
 
-/// Starts serving on `listener` with `store`; returns at once with a handle.
+/// Starts serving on `listener` with `store`; returns at once with a handle. Fails when the
+/// tools file is invalid.
 pub fn start(
     config: Config,
     store: DynStore,
     listener: TcpListener,
 ) -> anyhow::Result<ServerHandle> {
+    let runtime = Arc::new(Runtime::new(config.agent.clone(), store.clone())?);
+    start_with_runtime(config, store, runtime, listener)
+}
+
+/// [`start`] with an already built runtime.
+pub fn start_with_runtime(
+    config: Config,
+    store: DynStore,
+    runtime: Arc<Runtime>,
+    listener: TcpListener,
+) -> anyhow::Result<ServerHandle> {
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
-    let runtime = Arc::new(Runtime::new(config.agent.clone())?);
     let state = AppState {
         store: store.clone(),
         config: Arc::new(config),
@@ -201,9 +220,28 @@ async fn drain(state: &AppState) {
 /// Extra time given after the drain deadline for final events and close frames.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// Opens storage, binds the configured address and starts serving.
+/// Opens storage, validates the tools file, ingests the knowledge folder, binds the configured
+/// address and starts serving.
 pub async fn bind_and_start(config: Config) -> anyhow::Result<ServerHandle> {
     let store = open_store(&config).await?;
+    let runtime = Arc::new(Runtime::new(config.agent.clone(), store.clone())?);
+    if let Some(dir) = &config.agent.knowledge_dir {
+        let report = files::ingest_path(&runtime.knowledge, dir, Origin::Dir, None, true)
+            .await
+            .with_context(|| format!("cannot ingest the knowledge folder {}", dir.display()))?;
+        for (path, reason) in &report.skipped {
+            tracing::warn!(path = %path.display(), %reason, "knowledge file skipped");
+        }
+        tracing::info!(
+            folder = %dir.display(),
+            created = report.count(Outcome::Created),
+            updated = report.count(Outcome::Updated),
+            unchanged = report.count(Outcome::Unchanged),
+            removed = report.removed.len(),
+            skipped = report.skipped.len(),
+            "knowledge folder ingested"
+        );
+    }
     let listener = TcpListener::bind(config.addr()).await?;
-    start(config, store, listener)
+    start_with_runtime(config, store, runtime, listener)
 }

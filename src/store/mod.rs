@@ -5,6 +5,7 @@
 //! Storage is the truth: handlers read sessions from here, never from process memory.
 
 pub mod sqlite;
+mod sqlite_knowledge;
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use crate::knowledge::acl::{Access, Acl};
 use crate::protocol::{ConversationMessage, Message, MessageDirection, Session};
 
 /// A shared handle to the configured store.
@@ -88,6 +90,93 @@ pub struct MessagePage {
     pub has_more: bool,
 }
 
+/// A knowledge document as stored (without its text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocumentRecord {
+    /// Document id (equal to its source).
+    pub id: String,
+    /// Where the text came from: a relative path, a URL or a label.
+    pub source: String,
+    /// Display title used in citations.
+    pub title: String,
+    /// Link shown in citations (only http(s)).
+    pub url: Option<String>,
+    /// Who may read it; `None` means everyone.
+    pub acl: Option<Acl>,
+    /// How it came in: `dir`, `cli` or `admin`.
+    pub origin: String,
+    /// Hex SHA-256 of the text.
+    pub content_hash: String,
+    /// The model its chunks were embedded with, `None` when they were not.
+    pub embedding_model: Option<String>,
+    /// Number of chunks.
+    pub chunk_count: u32,
+    /// When it was first ingested.
+    pub created_at: DateTime<Utc>,
+    /// When its content, url or ACL last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A document to store, replacing any document with the same id.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    /// Document id (equal to its source).
+    pub id: String,
+    /// Source label.
+    pub source: String,
+    /// Display title.
+    pub title: String,
+    /// Citation link.
+    pub url: Option<String>,
+    /// Access list.
+    pub acl: Option<Acl>,
+    /// How it came in.
+    pub origin: String,
+    /// Hex SHA-256 of the text.
+    pub content_hash: String,
+    /// Model of the chunk embeddings, when every chunk has one.
+    pub embedding_model: Option<String>,
+    /// The chunks, in order.
+    pub chunks: Vec<NewChunk>,
+}
+
+/// One chunk of a document to store.
+#[derive(Debug, Clone)]
+pub struct NewChunk {
+    /// The chunk text.
+    pub text: String,
+    /// Its embedding, when computed.
+    pub embedding: Option<Vec<f32>>,
+}
+
+/// A chunk found by a search, with its document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkHit {
+    /// Storage id of the chunk.
+    pub chunk_id: i64,
+    /// Its document's id.
+    pub document_id: String,
+    /// Its document's source.
+    pub source: String,
+    /// Its document's title.
+    pub title: String,
+    /// Its document's link.
+    pub url: Option<String>,
+    /// The chunk text.
+    pub text: String,
+    /// Relevance, higher is better (comparable only within one result list).
+    pub score: f64,
+}
+
+/// Who a search runs for: everyone's documents (the admin API) or one reader's.
+#[derive(Debug, Clone, Copy)]
+pub enum Reader<'a> {
+    /// No access filtering.
+    Admin,
+    /// Only documents this reader may read.
+    As(&'a Access),
+}
+
 /// A storage failure: a client-safe kind plus the backend detail for the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -139,4 +228,39 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the backend is reachable (for readiness).
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Reads a knowledge document's record.
+    async fn get_document(&self, id: &str) -> Result<Option<DocumentRecord>, StoreError>;
+
+    /// Stores a document and its chunks atomically, replacing any previous version (its
+    /// `created_at` is kept).
+    async fn put_document(&self, document: NewDocument) -> Result<DocumentRecord, StoreError>;
+
+    /// Every document, sorted by source.
+    async fn list_documents(&self) -> Result<Vec<DocumentRecord>, StoreError>;
+
+    /// Deletes a document and its chunks; `false` when it did not exist.
+    async fn delete_document(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// How many documents exist.
+    async fn document_count(&self) -> Result<u64, StoreError>;
+
+    /// Full-text search: the best `limit` chunks matching the FTS expression that `reader` may
+    /// read, best first.
+    async fn search_text(
+        &self,
+        expression: &str,
+        reader: Reader<'_>,
+        limit: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError>;
+
+    /// Dense search: the `limit` chunks embedded with `model` closest (cosine) to `vector` that
+    /// `reader` may read, best first.
+    async fn search_vector(
+        &self,
+        vector: &[f32],
+        model: &str,
+        reader: Reader<'_>,
+        limit: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError>;
 }

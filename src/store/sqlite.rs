@@ -13,7 +13,10 @@ use sqlx::sqlite::{
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{MessagePage, NewMessage, NewSession, PageRequest, Store, StoreError};
+use super::{
+    ChunkHit, DocumentRecord, MessagePage, NewDocument, NewMessage, NewSession, PageRequest,
+    Reader, Store, StoreError,
+};
 use crate::protocol::{
     ConversationMessage, ConversationMessageContent, Message, MessageContent, MessageDirection,
     ParticipantRef, Session, SessionStatus,
@@ -22,7 +25,7 @@ use crate::protocol::{
 /// A SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
 }
 
 impl SqliteStore {
@@ -73,11 +76,11 @@ impl SqliteStore {
 }
 
 /// Formats a timestamp so that text order equals time order.
-fn ts(t: DateTime<Utc>) -> String {
+pub(super) fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| StoreError::Backend(format!("bad stored timestamp {text:?}: {e}")))
@@ -372,5 +375,44 @@ impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn get_document(&self, id: &str) -> Result<Option<DocumentRecord>, StoreError> {
+        self.document(id).await
+    }
+
+    async fn put_document(&self, document: NewDocument) -> Result<DocumentRecord, StoreError> {
+        self.replace_document(document).await
+    }
+
+    async fn list_documents(&self) -> Result<Vec<DocumentRecord>, StoreError> {
+        self.documents().await
+    }
+
+    async fn delete_document(&self, id: &str) -> Result<bool, StoreError> {
+        self.remove_document(id).await
+    }
+
+    async fn document_count(&self) -> Result<u64, StoreError> {
+        self.count_documents().await
+    }
+
+    async fn search_text(
+        &self,
+        expression: &str,
+        reader: Reader<'_>,
+        limit: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.full_text(expression, reader, limit).await
+    }
+
+    async fn search_vector(
+        &self,
+        vector: &[f32],
+        model: &str,
+        reader: Reader<'_>,
+        limit: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.nearest(vector, model, reader, limit).await
     }
 }

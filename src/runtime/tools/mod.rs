@@ -1,0 +1,139 @@
+//! The tools a model may call during a turn: the built-in `knowledge_search` and the HTTP tools
+//! declared in the tools file. A call never fails the turn: problems are error results.
+
+pub mod declared;
+pub mod knowledge_search;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::gateway::ToolSpec;
+use crate::knowledge::acl::Access;
+use crate::knowledge::DynKnowledge;
+use crate::store::ChunkHit;
+use declared::DeclaredTools;
+
+/// Longest tool result shown to clients in a `toolResult` chunk (the model sees all of it).
+pub const RESULT_PREVIEW_CHARS: usize = 500;
+
+/// What a tool call produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutcome {
+    /// Text handed back to the model.
+    pub text: String,
+    /// Whether the call failed or was refused.
+    pub is_error: bool,
+    /// Knowledge hits the call returned (they become citations).
+    pub hits: Vec<ChunkHit>,
+}
+
+impl ToolOutcome {
+    /// A successful result.
+    pub fn ok(text: String) -> Self {
+        Self {
+            text,
+            is_error: false,
+            hits: Vec::new(),
+        }
+    }
+
+    /// A failed or refused call.
+    pub fn error(text: String) -> Self {
+        Self {
+            text,
+            is_error: true,
+            hits: Vec::new(),
+        }
+    }
+}
+
+/// The tools available to one turn.
+pub struct ToolSet {
+    specs: Vec<ToolSpec>,
+    declared: Arc<DeclaredTools>,
+    knowledge: Option<(DynKnowledge, Access)>,
+}
+
+impl ToolSet {
+    /// The declared tools, plus `knowledge_search` over `knowledge` for the reader when given
+    /// (a declared tool of the same name replaces the built-in one).
+    pub fn new(declared: Arc<DeclaredTools>, knowledge: Option<(DynKnowledge, Access)>) -> Self {
+        let mut specs = Vec::new();
+        if knowledge.is_some() && declared.get(knowledge_search::NAME).is_none() {
+            specs.push(knowledge_search::spec());
+        }
+        specs.extend(declared.tools().iter().map(|t| t.spec.clone()));
+        Self {
+            specs,
+            declared,
+            knowledge,
+        }
+    }
+
+    /// The tool descriptions offered to the model.
+    pub fn specs(&self) -> &[ToolSpec] {
+        &self.specs
+    }
+
+    /// Checks a call before it runs: the tool must be offered and the arguments a JSON object
+    /// that fits its parameters. `Err` is the error result the model sees.
+    pub fn prepare(&self, name: &str, arguments: &str) -> Result<Prepared, ToolOutcome> {
+        if !self.specs.iter().any(|s| s.name == name) {
+            return Err(ToolOutcome::error(format!("unknown tool: {name}")));
+        }
+        let arguments = parse_arguments(arguments).map_err(ToolOutcome::error)?;
+        if let Some(tool) = self.declared.get(name) {
+            declared::check_arguments(tool, &arguments).map_err(ToolOutcome::error)?;
+        }
+        Ok(Prepared {
+            name: name.to_string(),
+            arguments,
+        })
+    }
+
+    /// Runs a prepared call.
+    pub async fn run(&self, call: Prepared) -> ToolOutcome {
+        if let Some(tool) = self.declared.get(&call.name) {
+            return self.declared.call(tool, &call.arguments).await;
+        }
+        match &self.knowledge {
+            Some((knowledge, access)) if call.name == knowledge_search::NAME => {
+                knowledge_search::call(knowledge, access, &call.arguments).await
+            }
+            _ => ToolOutcome::error(format!("unknown tool: {}", call.name)),
+        }
+    }
+
+    /// Checks and runs one call.
+    pub async fn call(&self, name: &str, arguments: &str) -> ToolOutcome {
+        match self.prepare(name, arguments) {
+            Ok(call) => self.run(call).await,
+            Err(refusal) => refusal,
+        }
+    }
+}
+
+/// A call that passed [`ToolSet::prepare`].
+#[derive(Debug)]
+pub struct Prepared {
+    name: String,
+    arguments: Map<String, Value>,
+}
+
+/// The call's arguments as a JSON object (an empty string means no arguments).
+pub fn parse_arguments(arguments: &str) -> Result<Map<String, Value>, String> {
+    if arguments.trim().is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(arguments) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("error: invalid arguments: expected a JSON object".to_string()),
+        Err(e) => Err(format!("error: invalid arguments: not valid JSON ({e})")),
+    }
+}
+
+/// The first [`RESULT_PREVIEW_CHARS`] characters of a tool result.
+pub fn preview(text: &str) -> String {
+    text.chars().take(RESULT_PREVIEW_CHARS).collect()
+}

@@ -1,0 +1,278 @@
+//! The knowledge half of the SQLite store: documents, chunks, FTS5 full-text search (porter
+//! stemming, bm25 ranking) and brute-force cosine search over stored embeddings. Access lists
+//! are enforced in SQL, so a reader never sees rows it may not read.
+
+use chrono::Utc;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+use super::sqlite::{parse_ts, ts, SqliteStore};
+use super::{ChunkHit, DocumentRecord, NewDocument, Reader, StoreError};
+use crate::knowledge::acl::Acl;
+
+const DOCUMENT_COLUMNS: &str = "id, source, title, url, acl, origin, content_hash, \
+     embedding_model, chunk_count, created_at, updated_at";
+
+/// SQL predicate over `d` (documents) admitting what the reader may read. Binds, in order:
+/// admin flag, user id, user id, groups as a JSON array.
+const READABLE: &str = "(? = 1 OR d.acl IS NULL OR json_extract(d.acl, '$.public') = 1 \
+     OR (? IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(d.acl, '$.users') u WHERE u.value = ?)) \
+     OR EXISTS (SELECT 1 FROM json_each(d.acl, '$.groups') g, json_each(?) q WHERE g.value = q.value))";
+
+/// The values bound to [`READABLE`].
+fn reader_binds(reader: Reader<'_>) -> (i64, Option<String>, String) {
+    match reader {
+        Reader::Admin => (1, None, "[]".to_string()),
+        Reader::As(access) => (
+            0,
+            access.user_id.clone(),
+            serde_json::to_string(&access.groups).unwrap_or_else(|_| "[]".to_string()),
+        ),
+    }
+}
+
+fn document_from_row(row: &SqliteRow) -> Result<DocumentRecord, StoreError> {
+    let acl: Option<String> = row.try_get("acl")?;
+    let acl = match acl {
+        None => None,
+        // Stored ACLs are written by this code; one that does not parse locks the document.
+        Some(text) => Some(Acl::parse(&text).unwrap_or_default()),
+    };
+    let chunk_count: i64 = row.try_get("chunk_count")?;
+    Ok(DocumentRecord {
+        id: row.try_get("id")?,
+        source: row.try_get("source")?,
+        title: row.try_get("title")?,
+        url: row.try_get("url")?,
+        acl,
+        origin: row.try_get("origin")?,
+        content_hash: row.try_get("content_hash")?,
+        embedding_model: row.try_get("embedding_model")?,
+        chunk_count: u32::try_from(chunk_count).unwrap_or(u32::MAX),
+        created_at: parse_ts(row.try_get("created_at")?)?,
+        updated_at: parse_ts(row.try_get("updated_at")?)?,
+    })
+}
+
+fn hit_from_row(row: &SqliteRow, score: f64) -> Result<ChunkHit, StoreError> {
+    Ok(ChunkHit {
+        chunk_id: row.try_get("chunk_id")?,
+        document_id: row.try_get("document_id")?,
+        source: row.try_get("source")?,
+        title: row.try_get("title")?,
+        url: row.try_get("url")?,
+        text: row.try_get("text")?,
+        score,
+    })
+}
+
+fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn bytes_vector(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Cosine similarity; 0 when either vector is zero or the lengths differ.
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    if a.len() != b.len() || a.is_empty() {
+        return 0.0;
+    }
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(*x), f64::from(*y));
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
+    }
+}
+
+impl SqliteStore {
+    pub(super) async fn document(&self, id: &str) -> Result<Option<DocumentRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents WHERE id = ?"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    pub(super) async fn replace_document(
+        &self,
+        document: NewDocument,
+    ) -> Result<DocumentRecord, StoreError> {
+        let now = ts(Utc::now());
+        let acl = document
+            .acl
+            .as_ref()
+            .map(|acl| serde_json::to_string(acl).map_err(|e| StoreError::Backend(e.to_string())))
+            .transpose()?;
+        let chunk_count = i64::try_from(document.chunks.len()).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM chunks WHERE document_id = ?")
+            .bind(&document.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO documents (id, source, title, url, acl, organization_id, origin, \
+             content_hash, embedding_model, chunk_count, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET source = excluded.source, title = excluded.title, \
+             url = excluded.url, acl = excluded.acl, origin = excluded.origin, \
+             content_hash = excluded.content_hash, embedding_model = excluded.embedding_model, \
+             chunk_count = excluded.chunk_count, updated_at = excluded.updated_at",
+        )
+        .bind(&document.id)
+        .bind(&document.source)
+        .bind(&document.title)
+        .bind(&document.url)
+        .bind(&acl)
+        .bind(&document.origin)
+        .bind(&document.content_hash)
+        .bind(&document.embedding_model)
+        .bind(chunk_count)
+        .bind(&now)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        for (ordinal, chunk) in document.chunks.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO chunks (document_id, ordinal, text, embedding) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&document.id)
+            .bind(i64::try_from(ordinal).unwrap_or(i64::MAX))
+            .bind(&chunk.text)
+            .bind(chunk.embedding.as_deref().map(vector_bytes))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.document(&document.id)
+            .await?
+            .ok_or_else(|| StoreError::Backend("stored document vanished".to_string()))
+    }
+
+    pub(super) async fn documents(&self) -> Result<Vec<DocumentRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY source, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(document_from_row).collect()
+    }
+
+    pub(super) async fn remove_document(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM chunks WHERE document_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let removed = sqlx::query("DELETE FROM documents WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(removed > 0)
+    }
+
+    pub(super) async fn count_documents(&self) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM documents")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    pub(super) async fn full_text(
+        &self,
+        expression: &str,
+        reader: Reader<'_>,
+        limit: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let (admin, user, groups) = reader_binds(reader);
+        let rows = sqlx::query(&format!(
+            "SELECT c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url, \
+                    bm25(chunks_fts) AS rank \
+             FROM chunks_fts \
+             JOIN chunks c ON c.id = chunks_fts.rowid \
+             JOIN documents d ON d.id = c.document_id \
+             WHERE chunks_fts MATCH ? AND {READABLE} \
+             ORDER BY rank, c.id LIMIT ?"
+        ))
+        .bind(expression)
+        .bind(admin)
+        .bind(&user)
+        .bind(&user)
+        .bind(&groups)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                // bm25 is lower-is-better and negative; flip it so higher means more relevant.
+                let rank: f64 = row.try_get("rank")?;
+                hit_from_row(row, -rank)
+            })
+            .collect()
+    }
+
+    pub(super) async fn nearest(
+        &self,
+        vector: &[f32],
+        model: &str,
+        reader: Reader<'_>,
+        limit: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let (admin, user, groups) = reader_binds(reader);
+        let rows = sqlx::query(&format!(
+            "SELECT c.id AS chunk_id, c.document_id, c.text, c.embedding, d.source, d.title, d.url \
+             FROM chunks c JOIN documents d ON d.id = c.document_id \
+             WHERE d.embedding_model = ? AND c.embedding IS NOT NULL AND {READABLE}"
+        ))
+        .bind(model)
+        .bind(admin)
+        .bind(&user)
+        .bind(&user)
+        .bind(&groups)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut hits = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let bytes: Vec<u8> = row.try_get("embedding")?;
+            let score = cosine(vector, &bytes_vector(&bytes));
+            hits.push(hit_from_row(row, score)?);
+        }
+        hits.sort_by(|a, b| {
+            b.score
+                .partial_cmp(&a.score)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(a.chunk_id.cmp(&b.chunk_id))
+        });
+        hits.truncate(limit as usize);
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_and_cosine() {
+        let v = vec![0.5f32, -1.25, 3.0];
+        assert_eq!(bytes_vector(&vector_bytes(&v)), v);
+        assert!((cosine(&v, &v) - 1.0).abs() < 1e-9);
+        assert_eq!(cosine(&v, &[1.0, 2.0]), 0.0);
+        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
+    }
+}
