@@ -33,11 +33,8 @@ fn reader_binds(reader: Reader<'_>) -> (i64, Option<String>, String) {
 
 fn document_from_row(row: &SqliteRow) -> Result<DocumentRecord, StoreError> {
     let acl: Option<String> = row.try_get("acl")?;
-    let acl = match acl {
-        None => None,
-        // Stored ACLs are written by this code; one that does not parse locks the document.
-        Some(text) => Some(Acl::parse(&text).unwrap_or_default()),
-    };
+    // Stored ACLs are written by this code; one that does not parse locks the document.
+    let acl = acl.map(|text| Acl::parse(&text).unwrap_or_default());
     let chunk_count: i64 = row.try_get("chunk_count")?;
     Ok(DocumentRecord {
         id: row.try_get("id")?,

@@ -230,3 +230,292 @@ pub async fn append_text(
         .await
         .expect("message appends")
 }
+
+// ---------------------------------------------------------------------------------------------
+// Admin HTTP API helpers (knowledge base tests).
+// ---------------------------------------------------------------------------------------------
+
+/// The admin token used by tests that enable `/admin`.
+pub const ADMIN_TOKEN: &str = "test-admin-token-7f3a";
+
+/// `Config::for_tests()` with the admin API enabled.
+pub fn admin_config() -> Config {
+    let mut config = Config::for_tests();
+    config.admin_token = Some(ADMIN_TOKEN.to_string());
+    config
+}
+
+/// `admin_config()` on a SQLite file.
+pub fn admin_file_config(path: &std::path::Path) -> Config {
+    let mut config = admin_config();
+    config.storage = StorageKind::Sqlite;
+    config.database_url = path.display().to_string();
+    config
+}
+
+/// An HTTP answer: status, raw body text, and the body parsed as JSON (`Null` when it is not).
+#[derive(Debug, Clone)]
+pub struct HttpAnswer {
+    pub status: u16,
+    pub text: String,
+    pub body: Value,
+}
+
+/// A small client for `/admin`, authenticated with `token` (or none).
+pub struct Admin {
+    pub base: String,
+    pub token: Option<String>,
+    pub http: reqwest::Client,
+}
+
+impl Admin {
+    /// A client using the right admin token.
+    pub fn new(server: &ServerHandle) -> Admin {
+        Admin::with_token(server, Some(ADMIN_TOKEN))
+    }
+
+    /// A client presenting `token` as a Bearer token (`None`: no Authorization header).
+    pub fn with_token(server: &ServerHandle, token: Option<&str>) -> Admin {
+        Admin {
+            base: format!("http://{}", server.local_addr()),
+            token: token.map(str::to_string),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("http client"),
+        }
+    }
+
+    /// Builds a request to `path` (already URL-encoded as needed) with the auth header.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let builder = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(token) => builder.header("authorization", format!("Bearer {token}")),
+            None => builder,
+        }
+    }
+
+    /// Sends a request and reads the whole answer.
+    pub async fn send(&self, builder: reqwest::RequestBuilder) -> HttpAnswer {
+        let response = builder.send().await.expect("http request is answered");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("http body is read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        HttpAnswer { status, text, body }
+    }
+
+    pub async fn get(&self, path: &str) -> HttpAnswer {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> HttpAnswer {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+
+    /// `POST /admin/documents` with a JSON body.
+    pub async fn post_document(&self, body: &Value) -> HttpAnswer {
+        self.send(
+            self.request(reqwest::Method::POST, "/admin/documents")
+                .header("content-type", "application/json")
+                .body(body.to_string()),
+        )
+        .await
+    }
+
+    /// `POST /admin/documents` with a raw body.
+    pub async fn post_raw(&self, body: impl Into<reqwest::Body>) -> HttpAnswer {
+        self.send(
+            self.request(reqwest::Method::POST, "/admin/documents")
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await
+    }
+
+    /// Posts a document and asserts the expected outcome; returns the document.
+    pub async fn ingest(&self, body: &Value, outcome: &str) -> Value {
+        let answer = self.post_document(body).await;
+        let status = if outcome == "created" { 201 } else { 200 };
+        assert_eq!(answer.status, status, "POST {body}: {answer:?}");
+        assert_eq!(answer.body["outcome"], outcome, "POST {body}: {answer:?}");
+        answer.body["document"].clone()
+    }
+
+    /// `GET /admin/documents`, asserting 200; returns the documents.
+    pub async fn documents(&self) -> Vec<Value> {
+        let answer = self.get("/admin/documents").await;
+        assert_eq!(answer.status, 200, "GET /admin/documents: {answer:?}");
+        answer.body["documents"]
+            .as_array()
+            .unwrap_or_else(|| panic!("documents is an array: {answer:?}"))
+            .clone()
+    }
+
+    /// `GET /admin/search?q=..[&limit=..]`, asserting 200; returns the results.
+    pub async fn search(&self, q: &str, limit: Option<&str>) -> Vec<Value> {
+        let mut query = vec![("q", q.to_string())];
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let answer = self
+            .send(
+                self.request(reqwest::Method::GET, "/admin/search")
+                    .query(&query),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "search {q:?}: {answer:?}");
+        answer.body["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("results is an array: {answer:?}"))
+            .clone()
+    }
+}
+
+/// Asserts an HTTP answer is an error envelope with `status` and `code`; returns its message.
+pub fn assert_http_error(answer: &HttpAnswer, status: u16, code: &str) -> String {
+    assert_eq!(answer.status, status, "wrong status: {answer:?}");
+    let body = &answer.body;
+    assert_eq!(body["type"], "error", "error envelope expected: {answer:?}");
+    assert_eq!(body["error"]["code"], code, "wrong code: {answer:?}");
+    assert_eq!(
+        body["data"]["error"], body["error"],
+        "data.error must mirror error: {answer:?}"
+    );
+    assert!(
+        body["timestamp"].as_u64().is_some_and(|t| t > 1_600_000_000_000),
+        "timestamp in ms expected: {answer:?}"
+    );
+    let message = body["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error.message is a string: {answer:?}"));
+    assert!(!message.trim().is_empty(), "empty message: {answer:?}");
+    message.to_string()
+}
+
+/// Hex SHA-256 of `text`.
+pub fn sha256_hex(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Parses an RFC 3339 timestamp field of a document.
+pub fn doc_time(document: &Value, key: &str) -> chrono::DateTime<chrono::FixedOffset> {
+    let text = document[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("{key} is a string: {document}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{key} is RFC 3339 ({e}): {document}"))
+}
+
+/// Asserts a document descriptor's invariant shape: `id == title == source`, hash, origin,
+/// chunk count, and timestamps.
+pub fn assert_document(document: &Value, source: &str, content: &str, origin: &str) {
+    assert_eq!(document["id"], source, "id: {document}");
+    assert_eq!(document["source"], source, "source: {document}");
+    assert_eq!(document["title"], source, "title: {document}");
+    assert_eq!(document["origin"], origin, "origin: {document}");
+    assert_eq!(
+        document["contentHash"],
+        sha256_hex(content),
+        "contentHash: {document}"
+    );
+    assert!(
+        document["chunks"].as_u64().is_some_and(|n| n >= 1),
+        "chunks is a positive count: {document}"
+    );
+    let created = doc_time(document, "createdAt");
+    let updated = doc_time(document, "updatedAt");
+    assert!(updated >= created, "updatedAt before createdAt: {document}");
+}
+
+/// Asserts a document's ACL means the same as `expected` (`public` defaults to false, `users`
+/// and `groups` to empty; order is ignored).
+pub fn assert_acl(document: &Value, expected: &Value) {
+    let norm = |acl: &Value| {
+        let list = |key: &str| {
+            let mut items: Vec<String> = acl[key]
+                .as_array()
+                .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default();
+            items.sort();
+            items
+        };
+        (
+            acl["public"].as_bool().unwrap_or(false),
+            list("users"),
+            list("groups"),
+        )
+    };
+    assert!(
+        document["acl"].is_object(),
+        "document should carry an acl: {document}"
+    );
+    assert_eq!(norm(&document["acl"]), norm(expected), "acl: {document}");
+}
+
+/// Runs the server binary with a clean environment plus `envs` and `args`, waiting at most
+/// `limit`; returns (exit success, exit code, stdout, stderr). Kills it and panics on timeout.
+pub async fn run_binary(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    limit: Duration,
+) -> (bool, Option<i32>, String, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_smooth-operator-rs"));
+    command.env_clear();
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    command.env("RUST_LOG", "warn");
+    command.env("NO_COLOR", "1");
+    for (key, value) in envs {
+        command.env(key, value);
+    }
+    command.args(args);
+    command.stdin(std::process::Stdio::null());
+    command.stdout(std::process::Stdio::piped());
+    command.stderr(std::process::Stdio::piped());
+    let described = format!("{args:?} {envs:?}");
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut child = command.spawn().expect("binary starts");
+        let mut out = child.stdout.take().expect("stdout pipe");
+        let mut err = child.stderr.take().expect("stderr pipe");
+        let out_reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = out.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = err.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        });
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "binary did not exit within {limit:?} ({described}); stdout: {} stderr: {}",
+                    out_reader.join().unwrap_or_default(),
+                    err_reader.join().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        (
+            status.success(),
+            status.code(),
+            out_reader.join().expect("stdout reader"),
+            err_reader.join().expect("stderr reader"),
+        )
+    })
+    .await
+    .expect("binary runner")
+}
