@@ -382,7 +382,9 @@ pub fn assert_http_error(answer: &HttpAnswer, status: u16, code: &str) -> String
         "data.error must mirror error: {answer:?}"
     );
     assert!(
-        body["timestamp"].as_u64().is_some_and(|t| t > 1_600_000_000_000),
+        body["timestamp"]
+            .as_u64()
+            .is_some_and(|t| t > 1_600_000_000_000),
         "timestamp in ms expected: {answer:?}"
     );
     let message = body["error"]["message"]
