@@ -10,6 +10,9 @@ use super::sqlite::{parse_ts, ts, SqliteStore};
 use super::{ChunkHit, DocumentRecord, NewDocument, Reader, StoreError};
 use crate::knowledge::acl::Acl;
 
+/// Most full-text candidates considered for one search before access filtering.
+const MAX_CANDIDATES: u32 = 20_000;
+
 const DOCUMENT_COLUMNS: &str = "id, source, title, url, acl, origin, content_hash, \
      embedding_model, chunk_count, created_at, updated_at";
 
@@ -197,23 +200,48 @@ impl SqliteStore {
         limit: u32,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         let (admin, user, groups) = reader_binds(reader);
-        let rows = sqlx::query(&format!(
-            "SELECT c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url, \
-                    bm25(chunks_fts) AS rank \
-             FROM chunks_fts \
-             JOIN chunks c ON c.id = chunks_fts.rowid \
-             JOIN documents d ON d.id = c.document_id \
-             WHERE chunks_fts MATCH ? AND {READABLE} \
-             ORDER BY rank, c.id LIMIT ?"
-        ))
-        .bind(expression)
-        .bind(admin)
-        .bind(&user)
-        .bind(&user)
-        .bind(&groups)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        // FTS5 ranks and cuts inside the index (`ORDER BY rank LIMIT`), which is far cheaper
+        // than ranking every match through a join; the ACL filter then runs on that
+        // over-fetched candidate list, widening it when too few survive.
+        let mut candidates = (limit.saturating_mul(5)).max(50);
+        let rows = loop {
+            let rows = sqlx::query(&format!(
+                "SELECT c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url, \
+                        m.rank AS rank \
+                 FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? \
+                       ORDER BY rank LIMIT ?) m \
+                 JOIN chunks c ON c.id = m.rowid \
+                 JOIN documents d ON d.id = c.document_id \
+                 WHERE {READABLE} \
+                 ORDER BY m.rank, c.id"
+            ))
+            .bind(expression)
+            .bind(i64::from(candidates))
+            .bind(admin)
+            .bind(&user)
+            .bind(&user)
+            .bind(&groups)
+            .fetch_all(&self.pool)
+            .await?;
+            let matched: i64 = if rows.len() >= limit as usize || candidates >= MAX_CANDIDATES {
+                0
+            } else {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? \
+                     LIMIT ?)",
+                )
+                .bind(expression)
+                .bind(i64::from(candidates) + 1)
+                .fetch_one(&self.pool)
+                .await?
+            };
+            // Enough readable rows, or the candidate list already held every match.
+            if rows.len() >= limit as usize || matched <= i64::from(candidates) {
+                break rows;
+            }
+            candidates = candidates.saturating_mul(8).min(MAX_CANDIDATES);
+        };
+        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
         rows.iter()
             .map(|row| {
                 // bm25 is lower-is-better and negative; flip it so higher means more relevant.
