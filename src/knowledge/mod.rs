@@ -134,11 +134,15 @@ impl Embedder {
     }
 }
 
+/// Lock stripes serialising ingests of the same source (read, compare, write).
+const INGEST_STRIPES: usize = 64;
+
 /// The knowledge base: a store plus an optional embedder.
 #[derive(Clone)]
 pub struct Knowledge {
     store: DynStore,
     embedder: Option<Embedder>,
+    ingest_locks: Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
 /// A shared handle to the knowledge base.
@@ -147,7 +151,19 @@ pub type DynKnowledge = Arc<Knowledge>;
 impl Knowledge {
     /// A knowledge base over `store`, embedding with `embedder` when given.
     pub fn new(store: DynStore, embedder: Option<Embedder>) -> Self {
-        Self { store, embedder }
+        Self {
+            store,
+            embedder,
+            ingest_locks: Arc::new((0..INGEST_STRIPES).map(|_| Default::default()).collect()),
+        }
+    }
+
+    /// The lock guarding ingests of `source`.
+    fn ingest_lock(&self, source: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        source.hash(&mut hasher);
+        &self.ingest_locks[(hasher.finish() as usize) % INGEST_STRIPES]
     }
 
     /// Builds the knowledge base the settings describe (embeddings only when both a gateway and
@@ -199,9 +215,11 @@ impl Knowledge {
         Ok(self.store.document_count().await? > 0)
     }
 
-    /// Ingests one document. Same source with the same content, url and ACL writes nothing; a
-    /// changed one replaces the old chunks. Embedding failures are logged and leave the
-    /// document searchable by full text only.
+    /// Ingests one document. Same source with the same content, url and ACL writes nothing
+    /// (unless its chunks lack embeddings for the configured model and embedding now
+    /// succeeds); a changed one replaces the old chunks. Embedding failures are logged and
+    /// leave the document searchable by full text only. Ingests of one source are serialised,
+    /// so concurrent identical posts create it once.
     pub async fn ingest(&self, input: DocumentInput) -> Result<Ingested, KnowledgeError> {
         let source = input.source.trim().to_string();
         if source.is_empty() {
@@ -243,19 +261,20 @@ impl Knowledge {
         let acl = input.acl.map(Acl::normalized);
         let content_hash = format!("{:x}", Sha256::digest(input.content.as_bytes()));
         let wanted_model = self.embedder.as_ref().map(|e| e.model.clone());
+        let _serialised = self.ingest_lock(&source).lock().await;
         let existing = self.store.get_document(&source).await?;
+        // Same text, link and access list: only missing embeddings could still be worth a write.
+        let mut backfill_only = false;
         if let Some(existing) = &existing {
-            let embeddings_current =
-                wanted_model.is_none() || existing.embedding_model == wanted_model;
-            if existing.content_hash == content_hash
-                && existing.url == url
-                && existing.acl == acl
-                && embeddings_current
+            if existing.content_hash == content_hash && existing.url == url && existing.acl == acl
             {
-                return Ok(Ingested {
-                    outcome: Outcome::Unchanged,
-                    document: existing.clone(),
-                });
+                if wanted_model.is_none() || existing.embedding_model == wanted_model {
+                    return Ok(Ingested {
+                        outcome: Outcome::Unchanged,
+                        document: existing.clone(),
+                    });
+                }
+                backfill_only = true;
             }
         }
         let texts = chunk::chunk(&input.content);
@@ -271,6 +290,15 @@ impl Knowledge {
                     source = %source, error = %e,
                     "embedding failed; the document is searchable by full text only"
                 ),
+            }
+        }
+        if backfill_only && embedding_model.is_none() {
+            // Embedding failed again: the stored document is still exactly what was posted.
+            if let Some(existing) = existing {
+                return Ok(Ingested {
+                    outcome: Outcome::Unchanged,
+                    document: existing,
+                });
             }
         }
         let document = self

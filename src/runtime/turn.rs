@@ -460,3 +460,57 @@ async fn run_call(
         Decision::TimedOut => ToolOutcome::error(UNCONFIRMED.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(document: &str, source: &str, text: &str) -> ChunkHit {
+        ChunkHit {
+            chunk_id: 0,
+            document_id: document.into(),
+            source: source.into(),
+            title: source.into(),
+            url: None,
+            text: text.into(),
+            score: 1.5,
+        }
+    }
+
+    #[test]
+    fn citations_dedupe_cap_cut_and_link() {
+        let mut sources = vec![
+            hit("a", "https://example.com/a", "first"),
+            hit("b", "guides/b.md", &"x".repeat(300)),
+            hit("a", "https://example.com/a", "second chunk of a"),
+        ];
+        for i in 0..10 {
+            sources.push(hit(&format!("d{i}"), &format!("d{i}.md"), "t"));
+        }
+        let cited = citations(sources);
+        assert_eq!(cited.len(), MAX_CITATIONS);
+        assert_eq!(cited[0].id, "a");
+        assert_eq!(cited[0].snippet.to_string(), "first");
+        assert_eq!(cited[0].url.as_deref(), Some("https://example.com/a"));
+        assert_eq!(cited[1].url, None);
+        let snippet = cited[1].snippet.to_string();
+        assert_eq!(snippet.chars().count(), SNIPPET_CHARS + 1);
+        assert!(snippet.ends_with('…'));
+        assert_eq!(cited[2].id, "d0");
+        assert!(citations(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn prompts_name_the_tool_and_its_arguments() {
+        assert_eq!(
+            describe("delete_record", ""),
+            "Tool 'delete_record' requires confirmation. Allow?"
+        );
+        let text = describe("delete_record", r#"{"id":"123","force":true}"#);
+        assert!(text.contains("'delete_record'"), "{text}");
+        assert!(text.contains("id = \"123\""), "{text}");
+        assert!(text.contains("force = true"), "{text}");
+        let long = describe("t", &format!(r#"{{"note":"{}"}}"#, "n".repeat(2000)));
+        assert!(long.chars().count() < 500, "{}", long.len());
+    }
+}

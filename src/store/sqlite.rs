@@ -179,7 +179,7 @@ impl Store for SqliteStore {
         } else {
             Some(Value::Object(new.metadata.clone()).to_string())
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO conversations (id, platform, name, organization_id, idempotency_key, \
              metadata, created_at, updated_at) VALUES (?, 'web', ?, ?, ?, ?, ?, ?)",

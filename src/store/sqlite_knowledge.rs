@@ -118,7 +118,7 @@ impl SqliteStore {
             .map(|acl| serde_json::to_string(acl).map_err(|e| StoreError::Backend(e.to_string())))
             .transpose()?;
         let chunk_count = i64::try_from(document.chunks.len()).unwrap_or(i64::MAX);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM chunks WHERE document_id = ?")
             .bind(&document.id)
             .execute(&mut *tx)
@@ -172,7 +172,7 @@ impl SqliteStore {
     }
 
     pub(super) async fn remove_document(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM chunks WHERE document_id = ?")
             .bind(id)
             .execute(&mut *tx)
