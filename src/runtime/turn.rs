@@ -385,6 +385,10 @@ async fn model_phase(
                 }
                 if call.arguments.trim().is_empty() {
                     call.arguments = "{}".to_string();
+                } else if let Ok(value) = serde_json::from_str::<serde_json::Value>(&call.arguments)
+                {
+                    // Clients get compact JSON whatever spacing the model streamed.
+                    call.arguments = value.to_string();
                 }
                 call
             })
@@ -444,7 +448,7 @@ async fn run_call(
     };
     if !runtime.needs_confirmation(&call.name) {
         sink.tool_call(&call.name, &call.arguments).await;
-        return tools.run(prepared).await;
+        return timed(&call.name, tools.run(prepared)).await;
     }
     let session_id = input.session.session_id;
     let parked = runtime.confirmations.park(session_id, input.turn_id);
@@ -455,10 +459,24 @@ async fn run_call(
     let decision = parked.wait(timeout).await;
     tracing::info!(session = %session_id, tool = %call.name, ?decision, "tool confirmation");
     match decision {
-        Decision::Approved => tools.run(prepared).await,
+        Decision::Approved => timed(&call.name, tools.run(prepared)).await,
         Decision::Denied => ToolOutcome::error(DENIED.to_string()),
         Decision::TimedOut => ToolOutcome::error(UNCONFIRMED.to_string()),
     }
+}
+
+/// Runs a tool call and logs its name, outcome and duration (never its arguments or result,
+/// which may hold personal data).
+async fn timed(name: &str, run: impl std::future::Future<Output = ToolOutcome>) -> ToolOutcome {
+    let started = std::time::Instant::now();
+    let outcome = run.await;
+    tracing::info!(
+        tool = %name,
+        is_error = outcome.is_error,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "tool call finished"
+    );
+    outcome
 }
 
 #[cfg(test)]
