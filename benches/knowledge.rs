@@ -81,6 +81,31 @@ fn line(label: &str, samples: &mut [Duration]) {
     );
 }
 
+/// Ingests the deterministic corpus (every tenth document restricted to a group); returns the
+/// number of chunks.
+async fn ingest_corpus(knowledge: &Knowledge, vocab: &[String], docs: usize) -> u64 {
+    let mut rng = Rng(42);
+    let mut chunks = 0u64;
+    for i in 0..docs {
+        let acl = (i % 10 == 0).then(|| Acl {
+            groups: vec!["staff".into()],
+            ..Acl::default()
+        });
+        let ingested = knowledge
+            .ingest(DocumentInput {
+                source: format!("docs/{i:05}.md"),
+                content: document(vocab, &mut rng),
+                url: None,
+                acl,
+                origin: Origin::Cli,
+            })
+            .await
+            .expect("ingest");
+        chunks += u64::from(ingested.document.chunk_count);
+    }
+    chunks
+}
+
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let docs: usize = std::env::var("KB_DOCS")
@@ -96,28 +121,9 @@ async fn main() {
     );
     let knowledge = Knowledge::new(store.clone(), None);
     let vocab = vocabulary();
-    let mut rng = Rng(42);
 
-    // Ingest: every tenth document restricted to a group.
     let started = Instant::now();
-    let mut chunks = 0u64;
-    for i in 0..docs {
-        let acl = (i % 10 == 0).then(|| Acl {
-            groups: vec!["staff".into()],
-            ..Acl::default()
-        });
-        let ingested = knowledge
-            .ingest(DocumentInput {
-                source: format!("docs/{i:05}.md"),
-                content: document(&vocab, &mut rng),
-                url: None,
-                acl,
-                origin: Origin::Cli,
-            })
-            .await
-            .expect("ingest");
-        chunks += u64::from(ingested.document.chunk_count);
-    }
+    let chunks = ingest_corpus(&knowledge, &vocab, docs).await;
     let elapsed = started.elapsed();
     println!(
         "ingest {docs} documents ({chunks} chunks): {elapsed:.2?} = {:.0} documents/s, {:.0} chunks/s",
@@ -125,24 +131,8 @@ async fn main() {
         chunks as f64 / elapsed.as_secs_f64()
     );
     // Re-ingesting unchanged documents only hashes and compares.
-    let mut rng = Rng(42);
     let started = Instant::now();
-    for i in 0..docs {
-        let acl = (i % 10 == 0).then(|| Acl {
-            groups: vec!["staff".into()],
-            ..Acl::default()
-        });
-        knowledge
-            .ingest(DocumentInput {
-                source: format!("docs/{i:05}.md"),
-                content: document(&vocab, &mut rng),
-                url: None,
-                acl,
-                origin: Origin::Cli,
-            })
-            .await
-            .expect("re-ingest");
-    }
+    ingest_corpus(&knowledge, &vocab, docs).await;
     let elapsed = started.elapsed();
     println!(
         "re-ingest unchanged: {elapsed:.2?} = {:.0} documents/s",

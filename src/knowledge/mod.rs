@@ -7,7 +7,6 @@ pub mod files;
 pub mod query;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -177,14 +176,9 @@ impl Knowledge {
         let embedder = match (model, config.effective_gateway_url()) {
             (Some(model), Some(base_url)) => Some(Embedder {
                 gateway: Gateway::new(GatewaySettings {
-                    base_url,
-                    api_key: config.gateway_key.clone().filter(|k| !k.trim().is_empty()),
-                    model: config.model.clone(),
-                    max_tokens: config.max_tokens,
-                    temperature: config.temperature,
-                    connect_timeout: Duration::from_secs(config.gateway_connect_timeout_secs),
-                    read_timeout: Duration::from_secs(config.gateway_read_timeout_secs),
+                    // Ingest and retrieval fall back to full text instead of retrying.
                     retries: 0,
+                    ..GatewaySettings::from_config(config, base_url)
                 })?,
                 model: model.to_string(),
             }),
@@ -266,8 +260,7 @@ impl Knowledge {
         // Same text, link and access list: only missing embeddings could still be worth a write.
         let mut backfill_only = false;
         if let Some(existing) = &existing {
-            if existing.content_hash == content_hash && existing.url == url && existing.acl == acl
-            {
+            if existing.content_hash == content_hash && existing.url == url && existing.acl == acl {
                 if wanted_model.is_none() || existing.embedding_model == wanted_model {
                     return Ok(Ingested {
                         outcome: Outcome::Unchanged,
@@ -389,12 +382,7 @@ pub fn fuse(lists: &[Vec<ChunkHit>]) -> Vec<ChunkHit> {
             }
         }
     }
-    fused.sort_by(|a, b| {
-        b.score
-            .partial_cmp(&a.score)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.chunk_id.cmp(&b.chunk_id))
-    });
+    crate::store::sort_best_first(&mut fused);
     fused
 }
 

@@ -33,6 +33,22 @@ pub struct GatewaySettings {
     pub retries: u32,
 }
 
+impl GatewaySettings {
+    /// The settings `config` describes for the gateway at `base_url`.
+    pub fn from_config(config: &crate::config::AgentConfig, base_url: String) -> Self {
+        Self {
+            base_url,
+            api_key: config.gateway_key.clone().filter(|k| !k.trim().is_empty()),
+            model: config.model.clone(),
+            max_tokens: config.max_tokens,
+            temperature: config.temperature,
+            connect_timeout: Duration::from_secs(config.gateway_connect_timeout_secs),
+            read_timeout: Duration::from_secs(config.gateway_read_timeout_secs),
+            retries: config.gateway_retries,
+        }
+    }
+}
+
 /// One chat message in OpenAI form.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct ChatMessage {

@@ -9,7 +9,6 @@ pub mod tools;
 pub mod turn;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::config::AgentConfig;
 use crate::knowledge::{DynKnowledge, Knowledge};
@@ -55,16 +54,9 @@ impl Runtime {
         let confirm_patterns = config.confirm_patterns();
         let gateway = match config.effective_gateway_url() {
             None => None,
-            Some(base_url) => Some(Gateway::new(GatewaySettings {
-                base_url,
-                api_key: config.gateway_key.clone().filter(|k| !k.trim().is_empty()),
-                model: config.model.clone(),
-                max_tokens: config.max_tokens,
-                temperature: config.temperature,
-                connect_timeout: Duration::from_secs(config.gateway_connect_timeout_secs),
-                read_timeout: Duration::from_secs(config.gateway_read_timeout_secs),
-                retries: config.gateway_retries,
-            })?),
+            Some(base_url) => Some(Gateway::new(GatewaySettings::from_config(
+                &config, base_url,
+            ))?),
         };
         Ok(Self {
             config,

@@ -168,6 +168,16 @@ pub struct ChunkHit {
     pub score: f64,
 }
 
+/// Sorts hits by descending score (ties by chunk id, so results are deterministic).
+pub fn sort_best_first(hits: &mut [ChunkHit]) {
+    hits.sort_by(|a, b| {
+        b.score
+            .partial_cmp(&a.score)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(a.chunk_id.cmp(&b.chunk_id))
+    });
+}
+
 /// Who a search runs for: everyone's documents (the admin API) or one reader's.
 #[derive(Debug, Clone, Copy)]
 pub enum Reader<'a> {

@@ -277,12 +277,7 @@ impl SqliteStore {
             let score = cosine(vector, &bytes_vector(&bytes));
             hits.push(hit_from_row(row, score)?);
         }
-        hits.sort_by(|a, b| {
-            b.score
-                .partial_cmp(&a.score)
-                .unwrap_or(std::cmp::Ordering::Equal)
-                .then(a.chunk_id.cmp(&b.chunk_id))
-        });
+        super::sort_best_first(&mut hits);
         hits.truncate(limit as usize);
         Ok(hits)
     }
