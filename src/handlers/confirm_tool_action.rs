@@ -22,12 +22,11 @@ pub async fn handle(conn: &Connection, req: ConfirmToolActionRequest) -> Handler
         Err(e) if e.code == ErrorCode::SessionNotFound => return Err(nothing_pending()),
         Err(e) => return Err(e),
     }
-    let ack = match conn
-        .state
-        .runtime
-        .confirmations
-        .answer(session_id, req.approved)
-    {
+    let ack = match conn.state.runtime.confirmations.answer(
+        session_id,
+        req.approved,
+        Some(conn.out.clone()),
+    ) {
         Ok(ack) => ack,
         Err(NotDelivered::NothingPending) => return Err(nothing_pending()),
         Err(NotDelivered::TurnGone) => {

@@ -12,6 +12,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::server::outbound::Outbound;
+
 /// Longest a resumed turn waits for the confirming handler to enqueue its acknowledgement.
 const ACK_WAIT: Duration = Duration::from_secs(5);
 
@@ -22,6 +24,8 @@ pub struct Verdict {
     pub approved: bool,
     /// Resolves (or is dropped) once the acknowledgement is enqueued.
     pub acked: oneshot::Receiver<()>,
+    /// The connection that answered.
+    pub from: Option<Outbound>,
 }
 
 /// How a parked call ended.
@@ -79,6 +83,7 @@ impl Confirmations {
         &self,
         session_id: Uuid,
         approved: bool,
+        from: Option<Outbound>,
     ) -> Result<oneshot::Sender<()>, NotDelivered> {
         let pending = self
             .lock()
@@ -90,6 +95,7 @@ impl Confirmations {
             .send(Verdict {
                 approved,
                 acked: ack_rx,
+                from,
             })
             .map_err(|_| NotDelivered::TurnGone)?;
         Ok(ack_tx)
@@ -110,21 +116,23 @@ pub struct Parked<'a> {
 }
 
 impl Parked<'_> {
-    /// Waits up to `timeout` for the verdict (then for its acknowledgement to be enqueued).
-    pub async fn wait(mut self, timeout: Duration) -> Decision {
+    /// Waits up to `timeout` for the verdict (then for its acknowledgement to be enqueued);
+    /// also returns the connection that answered, if any.
+    pub async fn wait(mut self, timeout: Duration) -> (Decision, Option<Outbound>) {
         let Some(rx) = self.rx.take() else {
-            return Decision::TimedOut;
+            return (Decision::TimedOut, None);
         };
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(verdict)) => {
                 let _ = tokio::time::timeout(ACK_WAIT, verdict.acked).await;
-                if verdict.approved {
+                let decision = if verdict.approved {
                     Decision::Approved
                 } else {
                     Decision::Denied
-                }
+                };
+                (decision, verdict.from)
             }
-            Ok(Err(_)) | Err(_) => Decision::TimedOut,
+            Ok(Err(_)) | Err(_) => (Decision::TimedOut, None),
         }
     }
 }
@@ -150,13 +158,13 @@ mod tests {
         let registry = Confirmations::default();
         let session = Uuid::new_v4();
         assert_eq!(
-            registry.answer(session, true).unwrap_err(),
+            registry.answer(session, true, None).unwrap_err(),
             NotDelivered::NothingPending
         );
         let parked = registry.park(session, Uuid::new_v4());
-        let ack = registry.answer(session, true).expect("delivered");
+        let ack = registry.answer(session, true, None).expect("delivered");
         assert_eq!(
-            registry.answer(session, false).unwrap_err(),
+            registry.answer(session, false, None).unwrap_err(),
             NotDelivered::NothingPending
         );
         drop(ack);
@@ -173,7 +181,7 @@ mod tests {
         let session = Uuid::new_v4();
         let parked = registry.park(session, Uuid::new_v4());
         assert_eq!(
-            parked.wait(Duration::from_millis(20)).await,
+            parked.wait(Duration::from_millis(20)).await.0,
             Decision::TimedOut
         );
         assert!(!registry.is_pending(session));
@@ -181,7 +189,7 @@ mod tests {
         assert!(registry.is_pending(session));
         drop(parked); // a cancelled turn drops its future
         assert_eq!(
-            registry.answer(session, true).unwrap_err(),
+            registry.answer(session, true, None).unwrap_err(),
             NotDelivered::NothingPending
         );
     }
@@ -197,10 +205,10 @@ mod tests {
         tokio::spawn(async move {
             let parked = r.park(session, Uuid::new_v4());
             ready.notify_one();
-            let _ = done_tx.send(parked.wait(Duration::from_secs(5)).await);
+            let _ = done_tx.send(parked.wait(Duration::from_secs(5)).await.0);
         });
         parked_ready.notified().await;
-        let ack = registry.answer(session, false).expect("delivered");
+        let ack = registry.answer(session, false, None).expect("delivered");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(done_rx.try_recv().is_err(), "resumed before the ack");
         ack.send(()).unwrap();

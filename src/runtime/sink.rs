@@ -2,6 +2,7 @@
 //!
 //! A turn whose client disconnected keeps running; its events are simply dropped here.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::protocol::{events, ErrorCode, Event, SendMessageResponse};
@@ -10,7 +11,9 @@ use crate::server::outbound::Outbound;
 /// Emits the events of one turn.
 #[derive(Clone, Debug)]
 pub struct TurnSink {
-    out: Outbound,
+    /// The connection the events go to; replaced when the turn's client left and another
+    /// connection of the session resumed it.
+    out: Arc<Mutex<Outbound>>,
     request_id: String,
     stream: bool,
 }
@@ -19,9 +22,25 @@ impl TurnSink {
     /// A sink for the turn started by `request_id`; `stream == false` suppresses stream events.
     pub fn new(out: Outbound, request_id: String, stream: bool) -> Self {
         Self {
-            out,
+            out: Arc::new(Mutex::new(out)),
             request_id,
             stream,
+        }
+    }
+
+    fn outbound(&self) -> Outbound {
+        self.out.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sends the rest of the turn to `other` when the turn's own connection is gone (a client
+    /// that reconnected and answered a confirmation). Returns whether it switched.
+    pub fn adopt_if_orphaned(&self, other: &Outbound) -> bool {
+        let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+        if out.is_closed() && !other.is_closed() {
+            *out = other.clone();
+            true
+        } else {
+            false
         }
     }
 
@@ -32,7 +51,7 @@ impl TurnSink {
 
     async fn emit(&self, event: Event) {
         // A closed connection is not an error for the turn: it finishes and persists anyway.
-        let _ = self.out.send(event).await;
+        let _ = self.outbound().send(event).await;
     }
 
     async fn emit_stream(&self, event: Event) {
@@ -107,7 +126,7 @@ impl TurnSink {
             return std::future::pending().await;
         }
         loop {
-            let idle = self.out.idle_for();
+            let idle = self.outbound().idle_for();
             if idle >= every {
                 self.emit(events::keepalive(&self.request_id)).await;
                 tokio::time::sleep(every).await;

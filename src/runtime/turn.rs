@@ -456,8 +456,13 @@ async fn run_call(
         .await;
     sink.tool_call(&call.name, &call.arguments).await;
     let timeout = Duration::from_secs(runtime.config.confirm_timeout_secs);
-    let decision = parked.wait(timeout).await;
+    let (decision, answered_from) = parked.wait(timeout).await;
     tracing::info!(session = %session_id, tool = %call.name, ?decision, "tool confirmation");
+    if let Some(other) = answered_from {
+        if sink.adopt_if_orphaned(&other) {
+            tracing::info!(session = %session_id, "turn's client left; streaming the rest to the confirming connection");
+        }
+    }
     match decision {
         Decision::Approved => timed(&call.name, tools.run(prepared)).await,
         Decision::Denied => ToolOutcome::error(DENIED.to_string()),

@@ -70,6 +70,11 @@ impl Outbound {
         Duration::from_millis(crate::protocol::now_ms().saturating_sub(last))
     }
 
+    /// Whether the connection is gone or going away (nothing queued now would be delivered).
+    pub fn is_closed(&self) -> bool {
+        self.closing.is_cancelled() || self.tx.is_closed()
+    }
+
     /// The token cancelled when this connection is going away.
     pub fn closing(&self) -> &CancellationToken {
         &self.closing
