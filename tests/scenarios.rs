@@ -4,8 +4,10 @@
 //! `SCENARIO=<name>` runs only the scenarios whose name contains `<name>`.
 
 mod common;
+#[path = "common/tool_server.rs"]
+mod tool_server;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +21,7 @@ use smooth_operator::config::{Config, StorageKind};
 use smooth_operator::server::ServerHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
+use tool_server::{Endpoint, ToolServer};
 
 /// The corpus must not shrink below this.
 const MIN_SCENARIOS: usize = 12;
@@ -28,6 +31,10 @@ const PARALLEL: usize = 6;
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(90);
 /// Extra time `expectServerStopped` allows beyond the drain deadline.
 const STOP_SLACK: Duration = Duration::from_secs(10);
+/// The admin token set when a scenario seeds `documents`.
+const SCENARIO_ADMIN_TOKEN: &str = "scenario-admin-token";
+/// Replaced by the tool server's base URL in every string of `config.tools`.
+const TOOL_SERVER_PLACEHOLDER: &str = "${toolServer}";
 
 /// One scenario file.
 #[derive(Debug, Deserialize)]
@@ -42,6 +49,12 @@ struct Scenario {
     /// Requests the gateway must have received by the end; defaults to `gateway.len()`.
     #[serde(default)]
     gateway_calls: Option<usize>,
+    /// Least number of `/v1/embeddings` requests the gateway must have received by the end.
+    #[serde(default)]
+    min_embedding_calls: Option<usize>,
+    /// Scripted endpoints of the tool server, by path key (`/<key>`).
+    #[serde(default)]
+    tool_endpoints: HashMap<String, Endpoint>,
     steps: Vec<Value>,
 }
 
@@ -61,14 +74,33 @@ struct Overrides {
     gateway_key: Option<String>,
     model: Option<String>,
     system_prompt: Option<String>,
+    confirm_tools: Option<Vec<String>>,
+    confirm_timeout_secs: Option<u64>,
+    /// Declared tools, written to a temporary tools file.
+    tools: Option<Value>,
+    /// Files of the knowledge folder: relative path → content.
+    knowledge: Option<BTreeMap<String, String>>,
+    /// Bodies posted to `/admin/documents` once the server runs.
+    documents: Option<Vec<Value>>,
+    embedding_model: Option<String>,
 }
 
 impl Overrides {
-    fn config(&self, gateway_url: String) -> Config {
+    /// The server config; temporary files it points at are created in directories pushed to
+    /// `temps`, which must outlive the server.
+    fn config(
+        &self,
+        gateway_url: String,
+        tool_server_url: &str,
+        temps: &mut Vec<tempfile::TempDir>,
+    ) -> Result<Config, String> {
         let mut config = Config::for_tests();
         config.storage = StorageKind::Memory;
         if let Some(v) = self.drain_secs {
             config.drain_secs = v;
+        }
+        if self.documents.is_some() {
+            config.admin_token = Some(SCENARIO_ADMIN_TOKEN.to_string());
         }
         let agent = &mut config.agent;
         if !self.no_gateway {
@@ -101,8 +133,104 @@ impl Overrides {
         if let Some(v) = &self.system_prompt {
             agent.system_prompt = Some(v.clone());
         }
-        config
+        if let Some(v) = &self.confirm_tools {
+            agent.confirm_tools = v.clone();
+        }
+        if let Some(v) = self.confirm_timeout_secs {
+            agent.confirm_timeout_secs = v;
+        }
+        if let Some(v) = &self.embedding_model {
+            agent.embedding_model = Some(v.clone());
+        }
+        if let Some(tools) = &self.tools {
+            let dir = temp_dir()?;
+            let path = dir.path().join("tools.json");
+            let tools = replace_in_strings(tools, TOOL_SERVER_PLACEHOLDER, tool_server_url);
+            let text = serde_json::to_string_pretty(&tools).map_err(|e| e.to_string())?;
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            agent.tools_file = Some(path);
+            temps.push(dir);
+        }
+        if let Some(files) = &self.knowledge {
+            let dir = temp_dir()?;
+            for (relative, content) in files {
+                let rel = Path::new(relative);
+                let plain = rel
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                if relative.is_empty() || !plain {
+                    return Err(format!(
+                        "`knowledge` path {relative:?} must be relative, without `..`"
+                    ));
+                }
+                let path = dir.path().join(rel);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+                }
+                std::fs::write(&path, content)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            agent.knowledge_dir = Some(dir.path().to_path_buf());
+            temps.push(dir);
+        }
+        Ok(config)
     }
+}
+
+fn temp_dir() -> Result<tempfile::TempDir, String> {
+    tempfile::Builder::new()
+        .prefix("scenario-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a temporary directory: {e}"))
+}
+
+/// `value` with every occurrence of `from` in its strings replaced by `to`.
+fn replace_in_strings(value: &Value, from: &str, to: &str) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace(from, to)),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| replace_in_strings(v, from, to))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), replace_in_strings(v, from, to)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Posts each body to `/admin/documents` with the scenario admin token; any non-2xx answer is
+/// an error.
+async fn seed_documents(server: &ServerHandle, documents: &[Value]) -> Result<(), String> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://{}/admin/documents", server.local_addr());
+    for (index, body) in documents.iter().enumerate() {
+        let response = http
+            .post(&url)
+            .header("authorization", format!("Bearer {SCENARIO_ADMIN_TOKEN}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("documents[{index}]: POST /admin/documents failed: {e}"))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response.text().await.unwrap_or_default();
+            return Err(format!(
+                "documents[{index}]: POST /admin/documents answered {status}: {text}"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A connection of the scenario, with the events read ahead but not yet consumed.
@@ -250,9 +378,21 @@ async fn play_guarded(scenario: Scenario) -> Result<Duration, String> {
 
 async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
     let gateway = MockGateway::start(scenario.gateway.clone()).await;
-    let config = scenario.config.config(gateway.base_url());
+    let tools = ToolServer::start(scenario.tool_endpoints.clone()).await;
+    // Temporary files (tools file, knowledge folder) live as long as this scenario.
+    let mut temps = Vec::new();
+    let config = scenario
+        .config
+        .config(gateway.base_url(), &tools.base_url(), &mut temps)
+        .map_err(|e| format!("setup: {e}"))?;
     let drain = Duration::from_secs(config.drain_secs);
     let server = start_with(config).await;
+    if let Some(documents) = &scenario.config.documents {
+        if let Err(e) = seed_documents(&server, documents).await {
+            server.shutdown_token().cancel();
+            return Err(format!("setup: {e}"));
+        }
+    }
     let mut run = Run {
         shutdown: server.shutdown_token(),
         drain,
@@ -279,6 +419,15 @@ async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
         *p = "after the last step (gateway checks)".to_string();
     }
     let mut problems = gateway.check_expectations();
+    problems.extend(tools.check_expectations());
+    if let Some(least) = scenario.min_embedding_calls {
+        let seen = gateway.embedding_requests().len();
+        if seen < least {
+            problems.push(format!(
+                "the gateway received {seen} embeddings request(s), expected at least {least}"
+            ));
+        }
+    }
     let expected_calls = scenario.gateway_calls.unwrap_or(gateway.scripted());
     let calls = gateway.request_count();
     if calls != expected_calls {
@@ -297,6 +446,7 @@ async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
         let _ = conn.client.ws.close(None).await;
     }
     run.shutdown.cancel();
+    drop(temps);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -471,6 +621,12 @@ impl Run {
             #[serde(default)]
             absent: Vec<String>,
             #[serde(default)]
+            present: Vec<String>,
+            #[serde(default)]
+            contains: serde_json::Map<String, Value>,
+            #[serde(default, rename = "notContains")]
+            not_contains: serde_json::Map<String, Value>,
+            #[serde(default)]
             capture: serde_json::Map<String, Value>,
         }
         let spec: ExpectSpec =
@@ -501,6 +657,39 @@ impl Run {
         for path in &spec.absent {
             if let Some(got) = lookup(&event, path) {
                 problems.push(format!("{path} must be absent, got {got}"));
+            }
+        }
+        for path in &spec.present {
+            if lookup(&event, path).is_none() {
+                problems.push(format!("{path} is missing"));
+            }
+        }
+        for (path, wanted) in &spec.contains {
+            let wanted = substrings(wanted, "contains")?;
+            match lookup(&event, path) {
+                None => problems.push(format!(
+                    "{path} is missing, expected it to contain {wanted:?}"
+                )),
+                Some(got) => {
+                    let text = as_text(got);
+                    for want in wanted {
+                        if !text.contains(want.as_str()) {
+                            problems
+                                .push(format!("{path} is {got}, expected it to contain {want:?}"));
+                        }
+                    }
+                }
+            }
+        }
+        for (path, unwanted) in &spec.not_contains {
+            let unwanted = substrings(unwanted, "notContains")?;
+            if let Some(got) = lookup(&event, path) {
+                let text = as_text(got);
+                for bad in unwanted {
+                    if text.contains(bad.as_str()) {
+                        problems.push(format!("{path} contains {bad:?}, which it must not: {got}"));
+                    }
+                }
             }
         }
         if !problems.is_empty() {
@@ -583,8 +772,38 @@ impl Run {
     }
 }
 
-/// Follows a dot path (`data.messages.0.id`); numeric segments index arrays.
+/// A `contains`/`notContains` value: one string or a list of strings.
+fn substrings(value: &Value, what: &str) -> Result<Vec<String>, String> {
+    match value {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("`{what}` values must be strings, got {v}"))
+            })
+            .collect(),
+        other => Err(format!(
+            "`{what}` values must be a string or a list of strings, got {other}"
+        )),
+    }
+}
+
+/// A value as text to search: a string as is, anything else as its JSON text.
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Follows a dot path (`data.messages.0.id`); numeric segments index arrays. The empty path
+/// is the value itself.
 fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
+    if path.is_empty() {
+        return Some(value);
+    }
     path.split('.')
         .try_fold(value, |current, segment| match current {
             Value::Object(map) => map.get(segment),

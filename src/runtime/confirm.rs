@@ -169,7 +169,7 @@ mod tests {
         );
         drop(ack);
         assert_eq!(
-            parked.wait(Duration::from_secs(1)).await,
+            parked.wait(Duration::from_secs(1)).await.0,
             Decision::Approved
         );
         assert!(!registry.is_pending(session));

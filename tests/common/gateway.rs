@@ -1,5 +1,6 @@
 //! A scripted OpenAI-compatible gateway for tests: `POST /v1/chat/completions` on 127.0.0.1,
-//! answering one scripted [`Reply`] per request, in order, and recording every request.
+//! answering one scripted [`Reply`] per request, in order, and recording every request; plus a
+//! deterministic `POST /v1/embeddings` (bag of hashed words) whose requests are recorded apart.
 //!
 //! ```ignore
 //! let gw = MockGateway::start(vec![Reply::tokens(&["Hel", "lo"])]).await;
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use futures_util::StreamExt;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -59,6 +60,10 @@ pub struct Reply {
     /// Send the headers (and any deltas), then nothing, forever.
     #[serde(default)]
     pub hang: bool,
+    /// Tool calls streamed after the text deltas; the reply then finishes with
+    /// `finish_reason: "tool_calls"`.
+    #[serde(default)]
+    pub tool_calls: Vec<ReplyToolCall>,
     /// Assertions on the request this reply answers, checked by [`MockGateway::check_expectations`].
     #[serde(default)]
     pub expect: Option<Expect>,
@@ -70,6 +75,29 @@ impl Reply {
         Self {
             tokens: tokens.iter().map(|t| t.to_string()).collect(),
             ..Self::default()
+        }
+    }
+}
+
+/// A tool call a reply asks for.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplyToolCall {
+    /// The function name.
+    pub name: String,
+    /// The arguments: a JSON string is streamed as is, anything else as compact JSON.
+    pub arguments: Value,
+    /// The call id (default `call_<index>`).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+impl ReplyToolCall {
+    /// The arguments text the model "streams".
+    fn arguments_text(&self) -> String {
+        match &self.arguments {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
         }
     }
 }
@@ -105,8 +133,77 @@ pub struct Expect {
     #[serde(default)]
     pub message_count: Option<usize>,
     /// The `Authorization` header must equal this string; `null` means it must be absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     pub authorization: Option<Value>,
+    /// Messages with this role whose string content contains the substring must appear in
+    /// `messages` in this order (not necessarily adjacent).
+    #[serde(default)]
+    pub messages_contain: Option<Vec<ExpectContains>>,
+    /// None of these substrings may appear in the content of any message.
+    #[serde(default)]
+    pub messages_exclude: Option<Vec<String>>,
+    /// The sorted names of the offered tools (`tools[].function.name`); `[]` when the request
+    /// has no `tools`.
+    #[serde(default)]
+    pub tools_offered: Option<Vec<String>>,
+    /// `tool_choice` must equal this; `null` means it must be absent.
+    #[serde(default, deserialize_with = "present")]
+    pub tool_choice: Option<Value>,
+    /// The request's `tool` messages, in order: exactly as many, each containing its substring.
+    #[serde(default)]
+    pub tool_messages: Option<Vec<ExpectToolMessage>>,
+}
+
+/// Keeps an explicit JSON `null` as `Some(Value::Null)` (a missing key stays `None`).
+fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
+/// A message expected to contain some text.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectContains {
+    /// `system`, `user`, `assistant` or `tool`.
+    pub role: String,
+    /// A substring of the message's content, or several that must all be in the same message.
+    pub contains: Substrings,
+}
+
+/// One substring or several.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum Substrings {
+    /// One substring.
+    One(String),
+    /// Several substrings, all required.
+    All(Vec<String>),
+}
+
+impl std::fmt::Display for Substrings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Substrings::One(one) => write!(f, "{one:?}"),
+            Substrings::All(all) => write!(f, "all of {all:?}"),
+        }
+    }
+}
+
+impl Substrings {
+    /// Whether `text` contains every substring.
+    pub fn all_in(&self, text: &str) -> bool {
+        match self {
+            Substrings::One(one) => text.contains(one.as_str()),
+            Substrings::All(all) => all.iter().all(|s| text.contains(s.as_str())),
+        }
+    }
+}
+
+/// A `tool` message expected in a request.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectToolMessage {
+    /// A substring of the tool message's content.
+    pub contains: String,
 }
 
 /// A message expected in a request's `messages`.
@@ -131,6 +228,7 @@ pub struct Recorded {
 struct Shared {
     replies: Vec<Reply>,
     requests: Mutex<Vec<Recorded>>,
+    embedding_requests: Mutex<Vec<Recorded>>,
 }
 
 /// A running mock gateway; stops when dropped.
@@ -153,9 +251,11 @@ impl MockGateway {
         let shared = Arc::new(Shared {
             replies,
             requests: Mutex::new(Vec::new()),
+            embedding_requests: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
+            .route("/v1/embeddings", post(embeddings))
             .with_state(shared.clone());
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -177,7 +277,13 @@ impl MockGateway {
         self.shared.lock_requests().clone()
     }
 
-    /// How many requests arrived so far.
+    /// Every `/v1/embeddings` request received so far, in arrival order (never counted as chat
+    /// requests).
+    pub fn embedding_requests(&self) -> Vec<Recorded> {
+        lock(&self.shared.embedding_requests).clone()
+    }
+
+    /// How many chat requests arrived so far.
     pub fn request_count(&self) -> usize {
         self.shared.lock_requests().len()
     }
@@ -215,9 +321,22 @@ impl MockGateway {
 
 impl Shared {
     fn lock_requests(&self) -> std::sync::MutexGuard<'_, Vec<Recorded>> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.requests)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A message's content as text: the string itself, `""` when absent or null, JSON otherwise.
+fn content_text(message: &Value) -> String {
+    match &message["content"] {
+        Value::String(text) => text.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
     }
 }
 
@@ -264,6 +383,92 @@ impl Expect {
                         ));
                         break;
                     }
+                }
+            }
+        }
+        if let Some(expected) = &self.messages_contain {
+            let mut at = 0;
+            for want in expected {
+                let found = messages[at..].iter().position(|m| {
+                    m["role"] == json!(want.role)
+                        && m["content"]
+                            .as_str()
+                            .is_some_and(|c| want.contains.all_in(c))
+                });
+                match found {
+                    Some(offset) => at += offset + 1,
+                    None => {
+                        problems.push(format!(
+                            "no {:?} message containing {} (in order, after message #{at})",
+                            want.role, want.contains
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(excluded) = &self.messages_exclude {
+            for text in excluded {
+                for (i, m) in messages.iter().enumerate() {
+                    if content_text(m).contains(text.as_str()) {
+                        problems.push(format!(
+                            "message #{i} ({}) contains the excluded text {text:?}",
+                            m["role"]
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(expected) = &self.tools_offered {
+            let mut offered: Vec<String> = match body.get("tools") {
+                None => Vec::new(),
+                Some(Value::Array(tools)) if tools.is_empty() => {
+                    vec!["<`tools` is an empty array: omit the key instead>".to_string()]
+                }
+                Some(Value::Array(tools)) => tools
+                    .iter()
+                    .map(|t| {
+                        t["function"]["name"]
+                            .as_str()
+                            .map_or_else(|| t["function"]["name"].to_string(), str::to_string)
+                    })
+                    .collect(),
+                Some(other) => vec![format!("<`tools` is not an array: {other}>")],
+            };
+            offered.sort();
+            let mut expected = expected.clone();
+            expected.sort();
+            if offered != expected {
+                problems.push(format!(
+                    "tools offered are {offered:?}, expected {expected:?}"
+                ));
+            }
+        }
+        if let Some(expected) = &self.tool_choice {
+            let actual = body.get("tool_choice").cloned().unwrap_or(Value::Null);
+            if &actual != expected {
+                problems.push(format!("tool_choice is {actual}, expected {expected}"));
+            }
+        }
+        if let Some(expected) = &self.tool_messages {
+            let tools: Vec<String> = messages
+                .iter()
+                .filter(|m| m["role"] == "tool")
+                .map(content_text)
+                .collect();
+            if tools.len() != expected.len() {
+                problems.push(format!(
+                    "{} tool message(s), expected {}: {tools:?}",
+                    tools.len(),
+                    expected.len()
+                ));
+            }
+            for (i, (got, want)) in tools.iter().zip(expected).enumerate() {
+                if !got.contains(&want.contains) {
+                    problems.push(format!(
+                        "tool message #{i} is {got:?}, expected it to contain {:?}",
+                        want.contains
+                    ));
                 }
             }
         }
@@ -363,7 +568,29 @@ fn sse_frames(reply: &Reply) -> Vec<(u64, String)> {
         .iter()
         .map(|r| json!({"reasoning_content": r}))
         .chain(reply.tokens.iter().map(|t| json!({"content": t})));
-    for (i, delta) in deltas.enumerate() {
+    let calls = reply.tool_calls.iter().enumerate().flat_map(|(i, call)| {
+        let id = call.id.clone().unwrap_or_else(|| format!("call_{i}"));
+        let head = json!({"tool_calls": [{
+            "index": i,
+            "id": id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": ""}
+        }]});
+        let piece =
+            |text: &str| json!({"tool_calls": [{"index": i, "function": {"arguments": text}}]});
+        let text = call.arguments_text();
+        let chars: Vec<char> = text.chars().collect();
+        let mut out = vec![head];
+        if chars.len() < 2 {
+            out.push(piece(&text));
+        } else {
+            let (first, second) = chars.split_at(chars.len() / 2);
+            out.push(piece(&first.iter().collect::<String>()));
+            out.push(piece(&second.iter().collect::<String>()));
+        }
+        out
+    });
+    for (i, delta) in deltas.chain(calls).enumerate() {
         let delay = if i == 0 { 0 } else { reply.token_delay_ms };
         frames.push((delay, event(chunk(delta, Value::Null))));
     }
@@ -374,7 +601,12 @@ fn sse_frames(reply: &Reply) -> Vec<(u64, String)> {
     if reply.truncate || reply.hang {
         return frames;
     }
-    frames.push((0, event(chunk(json!({}), json!("stop")))));
+    let finish = if reply.tool_calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
+    frames.push((0, event(chunk(json!({}), json!(finish)))));
     if let Some(usage) = reply.usage {
         frames.push((
             0,
@@ -392,4 +624,82 @@ fn sse_frames(reply: &Reply) -> Vec<(u64, String)> {
     }
     frames.push((0, "data: [DONE]\n\n".to_string()));
     frames
+}
+
+/// Length of the mock's embedding vectors.
+pub const EMBEDDING_DIMENSIONS: usize = 64;
+
+/// The mock's embedding of `text`: its lowercase words (split on anything not alphanumeric)
+/// hashed with FNV-1a into [`EMBEDDING_DIMENSIONS`] buckets, counted, then L2-normalised (all
+/// zeros when the text has no word).
+pub fn embed(text: &str) -> Vec<f32> {
+    let mut vector = vec![0f32; EMBEDDING_DIMENSIONS];
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in word.to_lowercase().bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        vector[(hash % EMBEDDING_DIMENSIONS as u64) as usize] += 1.0;
+    }
+    let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        for v in &mut vector {
+            *v /= norm;
+        }
+    }
+    vector
+}
+
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body = serde_json::from_slice::<Value>(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    lock(&shared.embedding_requests).push(Recorded {
+        body: body.clone(),
+        authorization,
+    });
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) if items.iter().all(Value::is_string) => items
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "application/json")],
+                json!({"error": {"message": "mock gateway: `input` must be a string or a list of strings", "type": "invalid_request_error"}})
+                    .to_string(),
+            )
+                .into_response()
+        }
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": embed(text)}))
+        .collect();
+    let answer = json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": 0, "total_tokens": 0}
+    });
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.to_string(),
+    )
+        .into_response()
 }
