@@ -2,7 +2,8 @@
 //! pays once before its first model call), and brute-force dense search over stored vectors.
 //!
 //! Run: `cargo bench --bench knowledge` (release build, a SQLite file in a temp folder). Prints
-//! a table; asserts nothing. `KB_DOCS=<n>` changes the corpus size (default 2000).
+//! a table; asserts nothing. `KB_DOCS=<n>` changes the corpus size (default 2000). Under
+//! `cargo test` (no `--bench` argument) it is a quick smoke run on 100 documents.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,10 +109,11 @@ async fn ingest_corpus(knowledge: &Knowledge, vocab: &[String], docs: usize) -> 
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    let measuring = std::env::args().any(|a| a == "--bench");
     let docs: usize = std::env::var("KB_DOCS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+        .unwrap_or(if measuring { 2000 } else { 100 });
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("kb.db");
     let store: DynStore = Arc::new(
