@@ -21,7 +21,7 @@ use smooth_operator::config::{Config, StorageKind};
 use smooth_operator::server::ServerHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
-use tool_server::{Endpoint, ToolServer};
+use tool_server::{json_eq, Endpoint, ToolServer};
 
 /// The corpus must not shrink below this.
 const MIN_SCENARIOS: usize = 12;
@@ -810,28 +810,6 @@ fn lookup<'a>(value: &'a Value, path: &str) -> Option<&'a Value> {
             Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
             _ => None,
         })
-}
-
-/// JSON equality with numbers compared by value (`10` equals `10.0`).
-fn json_eq(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_i64(), y.as_i64()) {
-            (Some(x), Some(y)) => x == y,
-            _ => match (x.as_u64(), y.as_u64()) {
-                (Some(x), Some(y)) => x == y,
-                _ => x.as_f64() == y.as_f64(),
-            },
-        },
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| json_eq(x, y))
-        }
-        (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
-        }
-        _ => a == b,
-    }
 }
 
 fn as_u64(value: &Value, what: &str) -> Result<u64, String> {

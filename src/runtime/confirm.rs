@@ -102,7 +102,8 @@ impl Confirmations {
     }
 
     /// Whether the session has a call awaiting confirmation.
-    pub fn is_pending(&self, session_id: Uuid) -> bool {
+    #[cfg(test)]
+    fn is_pending(&self, session_id: Uuid) -> bool {
         self.lock().contains_key(&session_id)
     }
 }

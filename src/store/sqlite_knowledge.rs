@@ -22,16 +22,21 @@ const READABLE: &str = "(? = 1 OR d.acl IS NULL OR json_extract(d.acl, '$.public
      OR (? IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(d.acl, '$.users') u WHERE u.value = ?)) \
      OR EXISTS (SELECT 1 FROM json_each(d.acl, '$.groups') g, json_each(?) q WHERE g.value = q.value))";
 
-/// The values bound to [`READABLE`].
-fn reader_binds(reader: Reader<'_>) -> (i64, Option<String>, String) {
-    match reader {
-        Reader::Admin => (1, None, "[]".to_string()),
+/// Binds the values of [`READABLE`] for `reader` (the predicate must be the statement's first
+/// placeholders).
+fn bind_reader<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+    reader: Reader<'_>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    let (admin, user, groups) = match reader {
+        Reader::Admin => (1i64, None, "[]".to_string()),
         Reader::As(access) => (
             0,
             access.user_id.clone(),
             serde_json::to_string(&access.groups).unwrap_or_else(|_| "[]".to_string()),
         ),
-    }
+    };
+    query.bind(admin).bind(user.clone()).bind(user).bind(groups)
 }
 
 fn document_from_row(row: &SqliteRow) -> Result<DocumentRecord, StoreError> {
@@ -199,45 +204,37 @@ impl SqliteStore {
         reader: Reader<'_>,
         limit: u32,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        let (admin, user, groups) = reader_binds(reader);
         // FTS5 ranks and cuts inside the index (`ORDER BY rank LIMIT`), which is far cheaper
-        // than ranking every match through a join; the ACL filter then runs on that
-        // over-fetched candidate list, widening it when too few survive.
+        // than ranking every match through a join. Readability is computed per candidate, so
+        // one query tells both which rows survive the ACL and whether every match was seen;
+        // the candidate list widens only when too few survive and more matches exist.
+        let sql = format!(
+            "SELECT c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url, \
+                    m.rank AS rank, {READABLE} AS readable \
+             FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? \
+                   ORDER BY rank LIMIT ?) m \
+             JOIN chunks c ON c.id = m.rowid \
+             JOIN documents d ON d.id = c.document_id \
+             ORDER BY m.rank, c.id"
+        );
         let mut candidates = (limit.saturating_mul(5)).max(50);
         let rows = loop {
-            let rows = sqlx::query(&format!(
-                "SELECT c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url, \
-                        m.rank AS rank \
-                 FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? \
-                       ORDER BY rank LIMIT ?) m \
-                 JOIN chunks c ON c.id = m.rowid \
-                 JOIN documents d ON d.id = c.document_id \
-                 WHERE {READABLE} \
-                 ORDER BY m.rank, c.id"
-            ))
-            .bind(expression)
-            .bind(i64::from(candidates))
-            .bind(admin)
-            .bind(&user)
-            .bind(&user)
-            .bind(&groups)
-            .fetch_all(&self.pool)
-            .await?;
-            let matched: i64 = if rows.len() >= limit as usize || candidates >= MAX_CANDIDATES {
-                0
-            } else {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM (SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? \
-                     LIMIT ?)",
-                )
+            // The READABLE placeholders come first in the statement text.
+            let rows = bind_reader(sqlx::query(&sql), reader)
                 .bind(expression)
-                .bind(i64::from(candidates) + 1)
-                .fetch_one(&self.pool)
-                .await?
-            };
-            // Enough readable rows, or the candidate list already held every match.
-            if rows.len() >= limit as usize || matched <= i64::from(candidates) {
-                break rows;
+                .bind(i64::from(candidates))
+                .fetch_all(&self.pool)
+                .await?;
+            let seen_every_match = rows.len() < candidates as usize;
+            let mut readable = Vec::with_capacity(rows.len());
+            for row in rows {
+                if row.try_get::<bool, _>("readable")? {
+                    readable.push(row);
+                }
+            }
+            if readable.len() >= limit as usize || seen_every_match || candidates >= MAX_CANDIDATES
+            {
+                break readable;
             }
             candidates = candidates.saturating_mul(8).min(MAX_CANDIDATES);
         };
@@ -258,19 +255,15 @@ impl SqliteStore {
         reader: Reader<'_>,
         limit: u32,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        let (admin, user, groups) = reader_binds(reader);
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT c.id AS chunk_id, c.document_id, c.text, c.embedding, d.source, d.title, d.url \
              FROM chunks c JOIN documents d ON d.id = c.document_id \
-             WHERE d.embedding_model = ? AND c.embedding IS NOT NULL AND {READABLE}"
-        ))
-        .bind(model)
-        .bind(admin)
-        .bind(&user)
-        .bind(&user)
-        .bind(&groups)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE {READABLE} AND d.embedding_model = ? AND c.embedding IS NOT NULL"
+        );
+        let rows = bind_reader(sqlx::query(&sql), reader)
+            .bind(model)
+            .fetch_all(&self.pool)
+            .await?;
         let mut hits = Vec::with_capacity(rows.len());
         for row in &rows {
             let bytes: Vec<u8> = row.try_get("embedding")?;

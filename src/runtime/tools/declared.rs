@@ -149,14 +149,15 @@ impl DeclaredTools {
         } else {
             request.json(arguments)
         };
-        let millis = tool.timeout.as_millis();
+        let timed_out = || {
+            ToolOutcome::error(format!(
+                "error: the tool did not answer within {} ms",
+                tool.timeout.as_millis()
+            ))
+        };
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) if e.is_timeout() => {
-                return ToolOutcome::error(format!(
-                    "error: the tool did not answer within {millis} ms"
-                ))
-            }
+            Err(e) if e.is_timeout() => return timed_out(),
             Err(e) => {
                 tracing::warn!(tool = %tool.spec.name, error = %e, "tool endpoint unreachable");
                 return ToolOutcome::error("error: could not reach the tool endpoint".to_string());
@@ -165,11 +166,7 @@ impl DeclaredTools {
         let status = response.status();
         let body = match read_bounded(response).await {
             Ok(body) => body,
-            Err(e) if e.is_timeout() => {
-                return ToolOutcome::error(format!(
-                    "error: the tool did not answer within {millis} ms"
-                ))
-            }
+            Err(e) if e.is_timeout() => return timed_out(),
             Err(e) => {
                 tracing::warn!(tool = %tool.spec.name, error = %e, "tool response unreadable");
                 return ToolOutcome::error("error: the tool's response could not be read".into());
