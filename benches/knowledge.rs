@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use smooth_operator::knowledge::acl::{Access, Acl};
 use smooth_operator::knowledge::{DocumentInput, Knowledge, Origin};
+use smooth_operator::store::acl::{Access, Acl};
 use smooth_operator::store::sqlite::SqliteStore;
 use smooth_operator::store::{DynStore, NewChunk, NewDocument, Reader};
 

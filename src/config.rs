@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
 
 /// Which storage backend holds sessions and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -188,80 +188,91 @@ pub struct AgentConfig {
 /// The gateway used when only a key is configured (the upstream default).
 pub const DEFAULT_GATEWAY_URL: &str = "https://llm.smoo.ai/v1";
 
-impl AgentConfig {
-    /// The confirmation patterns, trimmed, blanks dropped.
-    pub fn confirm_patterns(&self) -> Vec<String> {
-        self.confirm_tools
-            .iter()
-            .map(|p| p.trim().to_string())
-            .filter(|p| !p.is_empty())
-            .collect()
-    }
+/// `value` trimmed, or `None` when nothing but whitespace is left.
+fn non_blank(value: Option<String>) -> Option<String> {
+    value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
 
-    /// The gateway base URL to use, or `None` when no gateway is configured.
-    pub fn effective_gateway_url(&self) -> Option<String> {
-        let url = self
-            .gateway_url
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty());
-        let key = self
-            .gateway_key
-            .as_deref()
-            .map(str::trim)
-            .filter(|k| !k.is_empty());
-        match (url, key) {
-            (Some(url), _) => Some(url.to_string()),
-            (None, Some(_)) => Some(DEFAULT_GATEWAY_URL.to_string()),
-            (None, None) => None,
+/// Every entry trimmed, blank entries dropped.
+fn non_blank_list(values: Vec<String>) -> Vec<String> {
+    values
+        .into_iter()
+        .filter_map(|v| non_blank(Some(v)))
+        .collect()
+}
+
+impl AgentConfig {
+    /// The settings with text values trimmed and blank ones treated as unset (an empty
+    /// `SMOOAI_GATEWAY_KEY=` means no key). Idempotent.
+    pub fn normalized(self) -> Self {
+        Self {
+            gateway_url: non_blank(self.gateway_url),
+            gateway_key: non_blank(self.gateway_key),
+            allowed_models: non_blank_list(self.allowed_models),
+            // The prompt is kept as written; only a blank one counts as unset.
+            system_prompt: self.system_prompt.filter(|p| !p.trim().is_empty()),
+            embedding_model: non_blank(self.embedding_model),
+            confirm_tools: non_blank_list(self.confirm_tools),
+            ..self
         }
     }
 
-    /// Defaults with no gateway configured.
-    pub fn for_tests() -> Self {
-        Self {
-            gateway_url: None,
-            gateway_key: None,
-            model: "test-model".to_string(),
-            allowed_models: Vec::new(),
-            max_tokens: 1024,
-            max_iterations: 6,
-            temperature: 1.0,
-            gateway_connect_timeout_secs: 5,
-            gateway_read_timeout_secs: 10,
-            gateway_retries: 1,
-            history_messages: 50,
-            keepalive_secs: 15,
-            system_prompt: None,
-            knowledge_dir: None,
-            embedding_model: None,
-            tools_file: None,
-            confirm_tools: Vec::new(),
-            confirm_timeout_secs: 300,
+    /// The gateway base URL to use, or `None` when no gateway is configured.
+    pub fn effective_gateway_url(&self) -> Option<&str> {
+        match (&self.gateway_url, &self.gateway_key) {
+            (Some(url), _) => Some(url),
+            (None, Some(_)) => Some(DEFAULT_GATEWAY_URL),
+            (None, None) => None,
         }
     }
 }
 
 impl Config {
+    /// The settings with text values trimmed and blank ones treated as unset. Every entry point
+    /// (the server, the `ingest` command) applies it once, so code below reads settings as they
+    /// are. Idempotent.
+    pub fn normalized(self) -> Self {
+        Self {
+            admin_token: non_blank(self.admin_token),
+            agent: self.agent.normalized(),
+            ..self
+        }
+    }
+
     /// The socket address to bind.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
     }
 
-    /// Defaults suitable for tests and embedding: in-memory storage on 127.0.0.1, port 0.
+    /// The built-in defaults, as `--help` documents them, ignoring the environment.
+    pub fn defaults() -> Self {
+        let command = Self::command().mut_args(|arg| arg.env(None::<&str>));
+        let matches = command
+            .try_get_matches_from(["smooth-operator-rs"])
+            .expect("the defaults parse");
+        Self::from_arg_matches(&matches).expect("the defaults are settings")
+    }
+
+    /// The defaults with what tests need instead: in-memory storage on 127.0.0.1 port 0, no
+    /// gateway, a short drain, and small, fast turn limits.
     pub fn for_tests() -> Self {
+        let defaults = Self::defaults();
         Self {
-            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 0,
             storage: StorageKind::Memory,
-            database_url: String::new(),
-            max_frame_bytes: 1024 * 1024,
-            outbound_queue: 256,
-            send_timeout_secs: 10,
             drain_secs: 5,
-            admin_token: None,
-            agent: AgentConfig::for_tests(),
-            command: None,
+            agent: AgentConfig {
+                model: "test-model".to_string(),
+                max_tokens: 1024,
+                max_iterations: 6,
+                gateway_connect_timeout_secs: 5,
+                gateway_read_timeout_secs: 10,
+                gateway_retries: 1,
+                ..defaults.agent
+            },
+            ..defaults
         }
     }
 }

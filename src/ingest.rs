@@ -6,12 +6,12 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 
 use crate::config::{Config, IngestArgs, StorageKind};
-use crate::knowledge::acl::Acl;
 use crate::knowledge::{files, Knowledge, Origin, Outcome};
-use crate::server::open_store;
+use crate::store::acl::Acl;
 
 /// Runs `ingest`; returns the lines to print.
 pub async fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<Vec<String>> {
+    let config = &config.clone().normalized();
     if config.storage == StorageKind::Memory {
         bail!(
             "ingest needs durable storage: with SMOOTH_AGENT_STORAGE=memory the documents would \
@@ -27,7 +27,7 @@ pub async fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<Vec<Strin
             bail!("{} does not exist", path.display());
         }
     }
-    let store = open_store(config).await?;
+    let store = crate::store::open(config).await?;
     let knowledge = Knowledge::from_config(&config.agent, Arc::clone(&store))?;
     let mut lines = Vec::new();
     let mut totals = [0usize; 3];

@@ -3,26 +3,47 @@
 //! # Layout
 //!
 //! ```text
-//! spec/*.schema.json ──(build.rs + codegen)──► generated/protocol.rs ──► protocol::{Action, Event}
+//! spec/*.schema.json ──(build.rs + src/codegen)──► generated/protocol.rs ──► protocol::{Action, Event}
 //!
 //! WS text frame ─► protocol::decode ─► Action ─► handlers::dispatch (exhaustive match)
 //!                                                   │ one file per action
 //!                                                   ▼
-//!                                                store (sessions, messages)
+//!                                   runtime (turns, tools, confirmations) ─► llm, knowledge
 //!                                                   │
-//! WS text frame ◄─ protocol::encode ◄─ Event ◄──────┘   (validated against spec/ in debug)
+//!                                                   ▼
+//!                                     store (sessions, messages, documents)
+//!
+//! WS text frame ◄─ protocol::encode ◄─ Event ◄── runtime::sink::EventSink (server::outbound)
 //! ```
 //!
-//! - [`codegen`]: the generator behind `build.rs` (spec → Rust types, lints).
-//! - [`protocol`]: generated types plus decode, encode, validation and event constructors.
-//! - [`server`]: axum router, per-connection reader/writer, graceful shutdown.
+//! Data flows one way. Each module uses only the modules below it (`scripts/check-layers`
+//! fails the build on an upward edge or a cycle):
+//!
+//! ```text
+//! server, ingest        axum router, sockets, admin HTTP; the `ingest` command
+//!   handlers            one file per action, over a per-connection Context
+//!     runtime           turns, tools, confirmations; emits through its EventSink trait
+//!       knowledge       ingest, chunking, search with rank fusion
+//!         llm, auth     the OpenAI-compatible client; principals and session ownership
+//!           store       the Store trait, SQLite backend, clock, ACLs, factory
+//!             protocol, config   generated types, decode/encode, ClientError; settings
+//! ```
+//!
+//! - [`server`]: axum router, per-connection reader/writer, admin API, graceful shutdown.
+//! - [`ingest`]: the `ingest` subcommand.
 //! - [`handlers`]: one module per action.
-//! - [`runtime`]: the turn: gateway client, agent loop, running-turn registry, tools.
+//! - [`runtime`]: the turn: agent loop, running-turn registry, tools, confirmations.
 //! - [`knowledge`]: documents, chunking, ingest, and search (full-text, optionally fused with
 //!   embeddings).
-//! - [`store`]: the `Store` trait and the SQLite backend.
+//! - [`llm`]: the gateway client: chat streaming and embeddings over one request builder.
 //! - [`auth`]: principals and session ownership.
+//! - [`store`]: the `Store` trait, the SQLite backend, access lists and the clock.
+//! - [`protocol`]: generated types plus decode, encode, validation, [`protocol::ClientError`]
+//!   and event constructors.
 //! - [`config`]: every setting as an env var and a flag.
+//!
+//! The generator (`src/codegen`) is not part of this library: `build.rs` and the generator
+//! tests include it by path, so the server never compiles or links it.
 
 pub mod auth;
 pub mod codegen;
@@ -30,6 +51,7 @@ pub mod config;
 pub mod handlers;
 pub mod ingest;
 pub mod knowledge;
+pub mod llm;
 pub mod protocol;
 pub mod runtime;
 pub mod server;

@@ -407,8 +407,8 @@ fn invalid_frames_are_rejected_by_the_validating_paths() {
                 )),
                 Err(rejection) => {
                     let prefix = format!("invalid '{}' frame", f.name);
-                    if rejection.code != ErrorCode::ValidationError
-                        || !rejection.message.starts_with(&prefix)
+                    if rejection.error.code != ErrorCode::ValidationError
+                        || !rejection.error.message.starts_with(&prefix)
                     {
                         failures.push(format!(
                             "{}: expected a VALIDATION_ERROR starting {prefix:?}, got {rejection:?}",

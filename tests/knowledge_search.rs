@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use smooth_operator::knowledge::acl::{Access, Acl};
 use smooth_operator::knowledge::{DocumentInput, Knowledge, Origin, Outcome};
+use smooth_operator::store::acl::{Access, Acl};
 use smooth_operator::store::sqlite::SqliteStore;
 use smooth_operator::store::{DynStore, Reader};
 

@@ -1,11 +1,11 @@
-//! Who is on a connection, and what they may touch.
+//! Who is on a connection, and what they may touch: plain functions over the store and a
+//! [`Principal`], with no socket or handler types, so every layer above can ask.
 
 use uuid::Uuid;
 
-use crate::handlers::HandlerError;
-use crate::knowledge::acl::Access;
-use crate::protocol::{ErrorCode, Session};
-use crate::server::connection::Connection;
+use crate::protocol::{ClientError, ErrorCode, Session};
+use crate::store::acl::Access;
+use crate::store::Store;
 
 /// The identity behind a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,30 +50,29 @@ impl Principal {
     }
 }
 
-/// Loads a session the connection may act on. Unknown and foreign sessions both read as
+/// Loads a session `principal` may act on. Unknown and foreign sessions both read as
 /// `SESSION_NOT_FOUND`, so probing never reveals that someone else's session exists.
-pub async fn owned_session(conn: &Connection, session_id: Uuid) -> Result<Session, HandlerError> {
-    let session = conn
-        .state
-        .store
+pub async fn owned_session(
+    store: &dyn Store,
+    principal: &Principal,
+    session_id: Uuid,
+) -> Result<Session, ClientError> {
+    let session = store
         .get_session(session_id)
         .await
-        .map_err(|e| {
-            HandlerError::new(ErrorCode::StorageError, "could not read the session")
-                .with_detail(e.to_string())
-        })?;
+        .map_err(|e| e.to_client("could not read the session"))?;
     match session {
-        Some(session) if conn.principal.may_access(&session) => Ok(session),
+        Some(session) if principal.may_access(&session) => Ok(session),
         Some(_) => {
-            tracing::warn!(connection = %conn.id, session = %session_id, "session owned by another user");
+            tracing::warn!(session = %session_id, user = ?principal.user_id(), "session owned by another user");
             Err(not_found(session_id))
         }
         None => Err(not_found(session_id)),
     }
 }
 
-fn not_found(session_id: Uuid) -> HandlerError {
-    HandlerError::new(
+fn not_found(session_id: Uuid) -> ClientError {
+    ClientError::new(
         ErrorCode::SessionNotFound,
         format!("session '{session_id}' not found"),
     )

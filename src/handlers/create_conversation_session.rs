@@ -3,11 +3,10 @@
 
 use uuid::Uuid;
 
-use super::{HandlerError, HandlerResult};
+use super::{Context, HandlerResult};
 use crate::protocol::{
-    events, CreateConversationSessionRequest, CreateConversationSessionResponse, ErrorCode,
+    events, ClientError, CreateConversationSessionRequest, CreateConversationSessionResponse,
 };
-use crate::server::connection::Connection;
 use crate::store::NewSession;
 
 /// Display name of the agent participant.
@@ -17,11 +16,11 @@ pub const AGENT_NAME: &str = "smooth-agent";
 const DEFAULT_USER_NAME: &str = "Visitor";
 
 /// Creates the session; nothing is acknowledged before it is durable.
-pub async fn handle(conn: &Connection, req: CreateConversationSessionRequest) -> HandlerResult {
+pub async fn handle(ctx: &Context, req: CreateConversationSessionRequest) -> HandlerResult {
     // Echoed exactly as given; it only has to contain something besides whitespace.
     let agent_id = req.agent_id.as_str();
     if agent_id.trim().is_empty() {
-        return Err(HandlerError::validation(
+        return Err(ClientError::validation(
             "missing 'agentId': it must contain a non-whitespace character",
         ));
     }
@@ -40,17 +39,18 @@ pub async fn handle(conn: &Connection, req: CreateConversationSessionRequest) ->
         agent_id: agent_id.to_string(),
         agent_name: AGENT_NAME.to_string(),
         organization_id: None,
-        owner_id: conn.principal.user_id().map(str::to_string),
+        owner_id: ctx.principal.user_id().map(str::to_string),
         user_name,
         user_email: req.user_email.map(String::from),
         browser_fingerprint: req.browser_fingerprint.map(String::from),
         metadata: req.metadata,
     };
-    let session = conn.state.store.create_session(new).await.map_err(|e| {
-        HandlerError::new(ErrorCode::InternalError, "could not create the session")
-            .with_detail(e.to_string())
-    })?;
-    tracing::info!(connection = %conn.id, session = %session.session_id, "session created");
+    let session = ctx
+        .store()
+        .create_session(new)
+        .await
+        .map_err(|e| e.to_client("could not create the session"))?;
+    tracing::info!(connection = %ctx.connection_id, session = %session.session_id, "session created");
     let payload = CreateConversationSessionResponse {
         session_id: session.session_id,
         conversation_id: session.conversation_id,
@@ -59,7 +59,7 @@ pub async fn handle(conn: &Connection, req: CreateConversationSessionRequest) ->
         user_participant_id: session.user_participant_id,
         agent_participant_id: session.agent_participant_id,
     };
-    conn.send(events::immediate(
+    ctx.send(events::immediate(
         req.request_id,
         200,
         "Session created",

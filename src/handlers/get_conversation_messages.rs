@@ -1,11 +1,10 @@
 //! `get_conversation_messages`: one page of a session's history, newest first.
 
-use super::{HandlerError, HandlerResult};
+use super::{Context, HandlerResult};
 use crate::auth::owned_session;
 use crate::protocol::{
-    events, ErrorCode, GetConversationMessagesRequest, GetConversationMessagesResponse,
+    events, ClientError, GetConversationMessagesRequest, GetConversationMessagesResponse,
 };
-use crate::server::connection::Connection;
 use crate::store::{PageRequest, StoreError};
 
 /// Page size when the client gives no `limit`.
@@ -14,8 +13,8 @@ pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 100;
 
 /// Reads one page and answers with `{messages, hasMore, nextCursor}`.
-pub async fn handle(conn: &Connection, req: GetConversationMessagesRequest) -> HandlerResult {
-    let session = owned_session(conn, req.session_id).await?;
+pub async fn handle(ctx: &Context, req: GetConversationMessagesRequest) -> HandlerResult {
+    let session = owned_session(ctx.store().as_ref(), &ctx.principal, req.session_id).await?;
     let limit = req.limit.map_or(DEFAULT_LIMIT, |limit| {
         u32::try_from(limit.get())
             .unwrap_or(u32::MAX)
@@ -26,19 +25,15 @@ pub async fn handle(conn: &Connection, req: GetConversationMessagesRequest) -> H
         cursor: req.cursor.map(String::from),
         before: req.before,
     };
-    let page = conn
-        .state
-        .store
+    let page = ctx
+        .store()
         .list_messages(session.conversation_id, page)
         .await
         .map_err(|e| match e {
-            StoreError::UnknownCursor => HandlerError::validation(
+            StoreError::UnknownCursor => ClientError::validation(
                 "invalid 'cursor': it does not name a message of this conversation",
             ),
-            StoreError::Backend(detail) => {
-                HandlerError::new(ErrorCode::StorageError, "failed to list messages")
-                    .with_detail(detail)
-            }
+            e @ StoreError::Backend(_) => e.to_client("failed to list messages"),
         })?;
     let next_cursor = if page.has_more {
         page.messages.last().map(|m| m.id.to_string())
@@ -50,7 +45,7 @@ pub async fn handle(conn: &Connection, req: GetConversationMessagesRequest) -> H
         next_cursor,
         messages: page.messages,
     };
-    conn.send(events::immediate(
+    ctx.send(events::immediate(
         req.request_id,
         200,
         "ConversationMessages",

@@ -1,13 +1,12 @@
 //! `get_session`: the stored descriptor of a session this connection may access.
 
-use super::HandlerResult;
+use super::{Context, HandlerResult};
 use crate::auth::owned_session;
 use crate::protocol::{events, GetSessionRequest, GetSessionResponse};
-use crate::server::connection::Connection;
 
 /// Reads the session from storage and answers with its descriptor.
-pub async fn handle(conn: &Connection, req: GetSessionRequest) -> HandlerResult {
-    let session = owned_session(conn, req.session_id).await?;
+pub async fn handle(ctx: &Context, req: GetSessionRequest) -> HandlerResult {
+    let session = owned_session(ctx.store().as_ref(), &ctx.principal, req.session_id).await?;
     let payload = GetSessionResponse {
         session_id: session.session_id,
         conversation_id: session.conversation_id,
@@ -18,7 +17,7 @@ pub async fn handle(conn: &Connection, req: GetSessionRequest) -> HandlerResult 
         thread_id: session.thread_id,
         status: session.status,
     };
-    conn.send(events::immediate(req.request_id, 200, "Session", &payload))
+    ctx.send(events::immediate(req.request_id, 200, "Session", &payload))
         .await;
     Ok(())
 }

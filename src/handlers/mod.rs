@@ -1,5 +1,12 @@
-//! One file per action; [`dispatch`] routes a decoded frame with an exhaustive `match`, so a new
+//! One file per action. [`dispatch`] routes a decoded frame with an exhaustive `match`, so a new
 //! action schema fails to compile until a handler exists for it.
+//!
+//! Pattern to follow: **the compiler is the protocol checklist.** Adding
+//! `spec/actions/x.schema.json` adds `Action::X`, and the `match` below stops compiling until
+//! an arm calls `x::handle`; `tests/compiler_guard.rs` proves this with trybuild (a generated
+//! spec with one more action must fail with E0004 in a dispatcher that lacks it). Each handler
+//! takes a [`Context`] (never a socket), answers with `protocol::events` constructors, and
+//! returns a [`ClientError`] for the one `error` event the dispatcher sends on failure.
 
 mod cancel;
 mod confirm_tool_action;
@@ -9,70 +16,73 @@ mod get_session;
 mod ping;
 mod send_message;
 
-use crate::protocol::{events, Action, ErrorCode, Inbound};
-use crate::server::connection::Connection;
+use std::sync::Arc;
 
-/// A failed action: what the client is told, and what only the log sees.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HandlerError {
-    /// The error code sent to the client.
-    pub code: ErrorCode,
-    /// The client-safe message.
-    pub message: String,
-    /// Internal detail for the log, never sent.
-    pub detail: Option<String>,
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::auth::Principal;
+use crate::protocol::{Action, ClientError, Event, Inbound};
+use crate::runtime::sink::DynSink;
+use crate::runtime::Runtime;
+use crate::store::DynStore;
+
+/// What a handler knows about the connection it serves; the server builds one per connection.
+#[derive(Clone)]
+pub struct Context {
+    /// Random id of the connection, for logs and `cancel`.
+    pub connection_id: Uuid,
+    /// Who is connected (anonymous until connection auth exists).
+    pub principal: Principal,
+    /// Where this connection's events go.
+    pub events: DynSink,
+    /// Turns, tools, knowledge and storage.
+    pub runtime: Arc<Runtime>,
+    /// Turns started on this connection (the server waits for them before closing it on
+    /// shutdown).
+    pub turns: TaskTracker,
 }
 
-impl HandlerError {
-    /// An error with a client message and no log detail.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            detail: None,
-        }
+impl Context {
+    /// Queues an event for this connection.
+    pub async fn send(&self, event: Event) -> bool {
+        self.events.send(event).await
     }
 
-    /// Attaches an internal detail that is logged but never sent.
-    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
-        self
-    }
-
-    /// A `VALIDATION_ERROR` with the given message.
-    pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::ValidationError, message)
+    /// Durable storage.
+    pub fn store(&self) -> &DynStore {
+        &self.runtime.store
     }
 }
 
 /// What a handler returns; on `Err` the dispatcher sends one `error` event.
-pub type HandlerResult = Result<(), HandlerError>;
+pub type HandlerResult = Result<(), ClientError>;
 
 /// Runs the handler for one decoded frame and reports its failure, if any, to the client.
-pub async fn dispatch(conn: &Connection, inbound: Inbound) {
+pub async fn dispatch(ctx: &Context, inbound: Inbound) {
     let Inbound { request_id, action } = inbound;
     let name = action.name();
     let result = match action {
-        Action::Ping(req) => ping::handle(conn, req).await,
+        Action::Ping(req) => ping::handle(ctx, req).await,
         Action::CreateConversationSession(req) => {
-            create_conversation_session::handle(conn, req).await
+            create_conversation_session::handle(ctx, req).await
         }
-        Action::GetSession(req) => get_session::handle(conn, req).await,
-        Action::GetConversationMessages(req) => get_conversation_messages::handle(conn, req).await,
-        Action::SendMessage(req) => send_message::handle(conn, req).await,
-        Action::Cancel(req) => cancel::handle(conn, req).await,
-        Action::ConfirmToolAction(req) => confirm_tool_action::handle(conn, req).await,
+        Action::GetSession(req) => get_session::handle(ctx, req).await,
+        Action::GetConversationMessages(req) => get_conversation_messages::handle(ctx, req).await,
+        Action::SendMessage(req) => send_message::handle(ctx, req).await,
+        Action::Cancel(req) => cancel::handle(ctx, req).await,
+        Action::ConfirmToolAction(req) => confirm_tool_action::handle(ctx, req).await,
     };
     if let Err(err) = result {
+        let connection = ctx.connection_id;
         match &err.detail {
             Some(detail) => tracing::error!(
-                connection = %conn.id, action = name, code = %err.code, %detail, "action failed"
+                %connection, action = name, code = %err.code, %detail, "action failed"
             ),
             None => tracing::debug!(
-                connection = %conn.id, action = name, code = %err.code, message = %err.message, "action rejected"
+                %connection, action = name, code = %err.code, message = %err.message, "action rejected"
             ),
         }
-        conn.send(events::error(request_id, err.code, err.message))
-            .await;
+        ctx.send(err.to_event(request_id)).await;
     }
 }

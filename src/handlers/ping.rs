@@ -1,11 +1,10 @@
 //! `ping` → `pong` with the server clock.
 
-use super::HandlerResult;
+use super::{Context, HandlerResult};
 use crate::protocol::{events, PingRequest};
-use crate::server::connection::Connection;
 
 /// Answers a ping.
-pub async fn handle(conn: &Connection, req: PingRequest) -> HandlerResult {
-    conn.send(events::pong(req.request_id)).await;
+pub async fn handle(ctx: &Context, req: PingRequest) -> HandlerResult {
+    ctx.send(events::pong(req.request_id)).await;
     Ok(())
 }

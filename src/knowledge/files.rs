@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::acl::Acl;
 use super::{DocumentInput, Knowledge, KnowledgeError, Origin, Outcome};
+use crate::store::acl::Acl;
 
 /// Largest file ingested, in bytes; bigger files are skipped with a warning.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{validate, Action, ErrorCode};
+use super::{validate, Action, ClientError, ErrorCode};
 
 /// A decoded client frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,21 +16,23 @@ pub struct Inbound {
 /// Why a frame could not be decoded; becomes one `error` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// The error code to send.
-    pub code: ErrorCode,
-    /// The client-safe message to send.
-    pub message: String,
     /// The frame's `requestId`, echoed when it was a string.
     pub request_id: Option<String>,
+    /// What the client is told.
+    pub error: ClientError,
 }
 
 impl Rejection {
     fn new(code: ErrorCode, message: impl Into<String>, request_id: Option<String>) -> Self {
         Self {
-            code,
-            message: message.into(),
             request_id,
+            error: ClientError::new(code, message),
         }
+    }
+
+    /// The `error` event answering the frame.
+    pub fn to_event(&self) -> super::Event {
+        self.error.to_event(self.request_id.clone())
     }
 }
 

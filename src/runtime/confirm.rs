@@ -4,6 +4,11 @@
 //! Ordering is by construction: the answering handler delivers the verdict, enqueues its own
 //! acknowledgement, and only then releases the turn (the `acked` barrier), so the
 //! acknowledgement always precedes the resumed turn's events.
+//!
+//! Pattern to follow for anything a turn parks on (confirmation today; OTP and interactions
+//! later): the waiting side holds a [`Parked`] guard whose `Drop` removes the pending entry, so
+//! an answer, a timeout and a cancelled turn (its future dropped) all clean up the same way; and
+//! the answering side fires an acknowledgement barrier once its reply is queued.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,7 +17,7 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::server::outbound::Outbound;
+use super::sink::DynSink;
 
 /// Longest a resumed turn waits for the confirming handler to enqueue its acknowledgement.
 const ACK_WAIT: Duration = Duration::from_secs(5);
@@ -25,7 +30,7 @@ pub struct Verdict {
     /// Resolves (or is dropped) once the acknowledgement is enqueued.
     pub acked: oneshot::Receiver<()>,
     /// The connection that answered.
-    pub from: Option<Outbound>,
+    pub from: Option<DynSink>,
 }
 
 /// How a parked call ended.
@@ -83,7 +88,7 @@ impl Confirmations {
         &self,
         session_id: Uuid,
         approved: bool,
-        from: Option<Outbound>,
+        from: Option<DynSink>,
     ) -> Result<oneshot::Sender<()>, NotDelivered> {
         let pending = self
             .lock()
@@ -119,7 +124,7 @@ pub struct Parked<'a> {
 impl Parked<'_> {
     /// Waits up to `timeout` for the verdict (then for its acknowledgement to be enqueued);
     /// also returns the connection that answered, if any.
-    pub async fn wait(mut self, timeout: Duration) -> (Decision, Option<Outbound>) {
+    pub async fn wait(mut self, timeout: Duration) -> (Decision, Option<DynSink>) {
         let Some(rx) = self.rx.take() else {
             return (Decision::TimedOut, None);
         };

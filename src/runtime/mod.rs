@@ -1,22 +1,32 @@
-//! The knowledge-chat runtime behind `send_message`: the gateway client, the agent loop, the
-//! registry of running turns, and the tools a model may call.
+//! The knowledge-chat runtime behind `send_message`: starting and draining turns ([`start`]),
+//! the agent loop ([`turn`]), the registry of running turns ([`registry`]), the tools a model
+//! may call ([`tools`]), confirmations parked for a person ([`confirm`]), and the [`sink`] seam
+//! through which every event leaves.
+//!
+//! The runtime knows nothing about sockets: it emits through [`sink::EventSink`], which the
+//! server's per-connection queue implements.
 
 pub mod confirm;
-pub mod gateway;
 pub mod registry;
 pub mod sink;
+mod start;
 pub mod tools;
-pub mod turn;
+mod turn;
 
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use crate::config::AgentConfig;
 use crate::knowledge::{DynKnowledge, Knowledge};
+use crate::llm::{Gateway, GatewaySettings};
 use crate::store::DynStore;
 use confirm::Confirmations;
-use gateway::{Gateway, GatewaySettings};
 use registry::TurnRegistry;
 use tools::declared::DeclaredTools;
+
+pub use start::TurnRequest;
 
 /// Built-in system prompt, written for customer-facing chat.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant chatting with a customer. \
@@ -24,10 +34,13 @@ Be accurate, friendly and concise. Use what the user told you earlier in the con
 When knowledge-base excerpts or a knowledge_search tool are available, ground answers about the \
 organisation in them. When you do not know something, say so plainly instead of guessing.";
 
-/// Everything turns share: settings, the gateway client, and the running-turn registry.
+/// Everything turns share: settings, storage, the gateway client, the knowledge base, tools, and
+/// the running turns.
 pub struct Runtime {
     /// Agent settings.
     pub config: AgentConfig,
+    /// Durable storage.
+    pub store: DynStore,
     /// The gateway client, `None` when no gateway is configured.
     pub gateway: Option<Gateway>,
     /// Running turns, by session.
@@ -38,8 +51,10 @@ pub struct Runtime {
     pub tools: Arc<DeclaredTools>,
     /// Tool calls waiting for a person's approval.
     pub confirmations: Confirmations,
-    /// Name patterns of tools that need approval.
-    confirm_patterns: Vec<String>,
+    /// Every running turn task, including turns whose client already left.
+    tasks: TaskTracker,
+    /// Cancelled when the server stops taking turns (shutdown).
+    shutdown: CancellationToken,
 }
 
 impl Runtime {
@@ -50,22 +65,21 @@ impl Runtime {
             Some(path) => DeclaredTools::load(path)?,
             None => DeclaredTools::none(),
         };
-        let knowledge = Arc::new(Knowledge::from_config(&config, store)?);
-        let confirm_patterns = config.confirm_patterns();
-        let gateway = match config.effective_gateway_url() {
+        let knowledge = Arc::new(Knowledge::from_config(&config, store.clone())?);
+        let gateway = match GatewaySettings::from_config(&config) {
             None => None,
-            Some(base_url) => Some(Gateway::new(GatewaySettings::from_config(
-                &config, base_url,
-            ))?),
+            Some(settings) => Some(Gateway::new(settings)?),
         };
         Ok(Self {
             config,
+            store,
             gateway,
             turns: TurnRegistry::default(),
             knowledge,
             tools: Arc::new(tools),
             confirmations: Confirmations::default(),
-            confirm_patterns,
+            tasks: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
         })
     }
 
@@ -75,7 +89,8 @@ impl Runtime {
         if tool == tools::knowledge_search::NAME && self.tools.get(tool).is_none() {
             return false;
         }
-        self.confirm_patterns
+        self.config
+            .confirm_tools
             .iter()
             .any(|p| tool.contains(p.as_str()))
     }
@@ -85,7 +100,12 @@ impl Runtime {
         self.config
             .system_prompt
             .as_deref()
-            .filter(|p| !p.trim().is_empty())
             .unwrap_or(DEFAULT_SYSTEM_PROMPT)
+    }
+
+    /// The token cancelled when the server starts shutting down: from then on new turns are
+    /// refused with `OVERLOADED`.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
     }
 }

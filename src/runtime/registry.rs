@@ -1,8 +1,11 @@
 //! Which sessions have a running turn, so a session runs one turn at a time and `cancel` can
 //! find the turn to stop.
+//!
+//! Registration hands out a [`TurnGuard`]: the turn task owns it, and dropping it (the turn
+//! ended, was cancelled, or panicked) frees the session, so no exit path leaves it locked.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -20,35 +23,85 @@ pub struct ActiveTurn {
     pub cancel: CancellationToken,
 }
 
+type Turns = Arc<Mutex<HashMap<Uuid, ActiveTurn>>>;
+
+fn lock(turns: &Turns) -> std::sync::MutexGuard<'_, HashMap<Uuid, ActiveTurn>> {
+    turns
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Running turns keyed by session id.
 #[derive(Debug, Default)]
 pub struct TurnRegistry {
-    inner: Mutex<HashMap<Uuid, ActiveTurn>>,
+    inner: Turns,
+}
+
+/// A registered turn's hold on its session; dropping it frees the session.
+#[derive(Debug)]
+pub struct TurnGuard {
+    turns: Turns,
+    session_id: Uuid,
+    turn_id: Uuid,
+    cancel: CancellationToken,
+    released: bool,
+}
+
+impl TurnGuard {
+    /// Cancelled when the turn must stop (`cancel`, drain deadline).
+    pub fn cancel_token(&self) -> &CancellationToken {
+        &self.cancel
+    }
+
+    /// Frees the session now (before the turn's terminal event, so the client can start the
+    /// next turn as soon as it sees it). Idempotent; dropping the guard does the same.
+    pub fn release(&mut self) {
+        if !std::mem::replace(&mut self.released, true) {
+            finish(&self.turns, self.session_id, self.turn_id);
+        }
+    }
+}
+
+impl Drop for TurnGuard {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+/// Removes the turn (only if it is still the registered one).
+fn finish(turns: &Turns, session_id: Uuid, turn_id: Uuid) {
+    let mut map = lock(turns);
+    if map.get(&session_id).is_some_and(|t| t.turn_id == turn_id) {
+        map.remove(&session_id);
+    }
 }
 
 impl TurnRegistry {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, ActiveTurn>> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.inner)
     }
 
-    /// Registers a turn; `false` when the session already has one running.
-    pub fn try_start(&self, session_id: Uuid, turn: ActiveTurn) -> bool {
+    /// Registers a turn; `None` when the session already has one running.
+    pub fn try_start(&self, session_id: Uuid, turn: ActiveTurn) -> Option<TurnGuard> {
         let mut map = self.lock();
         if map.contains_key(&session_id) {
-            return false;
+            return None;
         }
+        let guard = TurnGuard {
+            turns: Arc::clone(&self.inner),
+            session_id,
+            turn_id: turn.turn_id,
+            cancel: turn.cancel.clone(),
+            released: false,
+        };
         map.insert(session_id, turn);
-        true
+        Some(guard)
     }
 
     /// Removes the turn (only if it is still the registered one).
-    pub fn finish(&self, session_id: Uuid, turn_id: Uuid) {
-        let mut map = self.lock();
-        if map.get(&session_id).is_some_and(|t| t.turn_id == turn_id) {
-            map.remove(&session_id);
-        }
+    #[cfg(test)]
+    fn finish(&self, session_id: Uuid, turn_id: Uuid) {
+        finish(&self.inner, session_id, turn_id);
     }
 
     /// Cancels the session's running turn (when `request_id` is given, only if it matches).
@@ -116,14 +169,40 @@ mod tests {
         let registry = TurnRegistry::default();
         let session = Uuid::new_v4();
         let first = turn(Uuid::new_v4(), "r1");
-        assert!(registry.try_start(session, first.clone()));
-        assert!(!registry.try_start(session, turn(Uuid::new_v4(), "r2")));
+        let guard = registry.try_start(session, first.clone()).expect("free");
+        assert!(registry
+            .try_start(session, turn(Uuid::new_v4(), "r2"))
+            .is_none());
         // Finishing with a stale turn id does not free the session.
         registry.finish(session, Uuid::new_v4());
         assert_eq!(registry.len(), 1);
-        registry.finish(session, first.turn_id);
+        drop(guard);
         assert!(registry.is_empty());
-        assert!(registry.try_start(session, turn(Uuid::new_v4(), "r3")));
+        let mut again = registry
+            .try_start(session, turn(Uuid::new_v4(), "r3"))
+            .expect("freed");
+        again.release();
+        again.release();
+        assert!(registry.is_empty());
+        // A guard released early does not free a later turn of the same session.
+        let third = registry.try_start(session, turn(Uuid::new_v4(), "r4"));
+        drop(again);
+        assert_eq!(registry.len(), 1);
+        drop(third);
+        assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn a_panicking_owner_frees_the_session() {
+        let registry = TurnRegistry::default();
+        let session = Uuid::new_v4();
+        let guard = registry.try_start(session, turn(Uuid::new_v4(), "r"));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _owned = guard;
+            panic!("turn bug");
+        }));
+        assert!(outcome.is_err());
+        assert!(registry.is_empty(), "the panic left the session locked");
     }
 
     #[test]
@@ -133,8 +212,8 @@ mod tests {
         let (s1, s2) = (Uuid::new_v4(), Uuid::new_v4());
         let a = turn(conn, "a");
         let b = turn(Uuid::new_v4(), "b");
-        registry.try_start(s1, a.clone());
-        registry.try_start(s2, b.clone());
+        let _ga = registry.try_start(s1, a.clone());
+        let _gb = registry.try_start(s2, b.clone());
         assert_eq!(registry.cancel_session(s1, Some("other")), 0);
         assert!(!a.cancel.is_cancelled());
         assert_eq!(registry.cancel_connection(conn, None), 1);

@@ -1,26 +1,42 @@
-//! Where a turn's events go: its connection's outbound queue, tagged with its requestId.
+//! Where a turn's events go. The runtime defines the [`EventSink`] seam and the server's
+//! per-connection outbound queue implements it, so nothing here knows about sockets.
 //!
-//! A turn whose client disconnected keeps running; its events are simply dropped here.
+//! A turn whose client disconnected keeps running; its events are simply dropped.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::protocol::{events, ErrorCode, Event, SendMessageResponse};
-use crate::server::outbound::Outbound;
+use async_trait::async_trait;
 
-/// Emits the events of one turn.
+use crate::protocol::{events, ClientError, Event, SendMessageResponse};
+
+/// A client's event queue: the one way the runtime and the handlers reach a connection.
+#[async_trait]
+pub trait EventSink: Send + Sync + std::fmt::Debug + 'static {
+    /// Queues an event; `false` when it could not be queued (the client is gone or stuck).
+    async fn send(&self, event: Event) -> bool;
+    /// How long ago something was last queued (drives keepalives).
+    fn idle_for(&self) -> Duration;
+    /// Whether the client is gone or going away (nothing queued now would be delivered).
+    fn is_closed(&self) -> bool;
+}
+
+/// A shared handle to a client's event queue.
+pub type DynSink = Arc<dyn EventSink>;
+
+/// Emits the events of one turn, tagged with its requestId.
 #[derive(Clone, Debug)]
 pub struct TurnSink {
     /// The connection the events go to; replaced when the turn's client left and another
     /// connection of the session resumed it.
-    out: Arc<Mutex<Outbound>>,
+    out: Arc<Mutex<DynSink>>,
     request_id: String,
     stream: bool,
 }
 
 impl TurnSink {
     /// A sink for the turn started by `request_id`; `stream == false` suppresses stream events.
-    pub fn new(out: Outbound, request_id: String, stream: bool) -> Self {
+    pub fn new(out: DynSink, request_id: String, stream: bool) -> Self {
         Self {
             out: Arc::new(Mutex::new(out)),
             request_id,
@@ -28,13 +44,13 @@ impl TurnSink {
         }
     }
 
-    fn outbound(&self) -> Outbound {
+    fn outbound(&self) -> DynSink {
         self.out.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Sends the rest of the turn to `other` when the turn's own connection is gone (a client
     /// that reconnected and answered a confirmation). Returns whether it switched.
-    pub fn adopt_if_orphaned(&self, other: &Outbound) -> bool {
+    pub fn adopt_if_orphaned(&self, other: &DynSink) -> bool {
         let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
         if out.is_closed() && !other.is_closed() {
             *out = other.clone();
@@ -115,8 +131,8 @@ impl TurnSink {
     }
 
     /// The turn failed after its acknowledgement.
-    pub async fn error(&self, code: ErrorCode, message: &str) {
-        self.emit(events::error(Some(self.request_id.clone()), code, message))
+    pub async fn error(&self, error: &ClientError) {
+        self.emit(error.to_event(Some(self.request_id.clone())))
             .await;
     }
 

@@ -8,28 +8,23 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use crate::knowledge::acl::Acl;
 use crate::knowledge::{DocumentInput, KnowledgeError, Origin, Outcome};
-use crate::protocol::now_ms;
-use crate::store::{DocumentRecord, Reader};
+use crate::protocol::validate::bounded;
+use crate::protocol::{ClientError, ErrorCode};
+use crate::store::acl::Acl;
+use crate::store::{ChunkHit, DocumentRecord, Reader, StoreError};
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 /// The `/admin` routes, or `None` when no admin token is configured.
 pub fn routes(state: &AppState) -> Option<Router<AppState>> {
-    let token = state
-        .config
-        .admin_token
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())?
-        .to_string();
+    let token = state.config.admin_token.clone()?;
     let router = Router::new()
         .route("/admin/documents", get(list).post(ingest))
         .route("/admin/documents/{*id}", get(read).delete(remove))
@@ -40,21 +35,6 @@ pub fn routes(state: &AppState) -> Option<Router<AppState>> {
             async move { authorize(&token, request, next).await }
         }));
     Some(router)
-}
-
-/// An error answer in the protocol's error envelope.
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let detail = json!({"code": code, "message": message.into()});
-    (
-        status,
-        Json(json!({
-            "type": "error",
-            "error": detail,
-            "data": {"error": detail},
-            "timestamp": now_ms(),
-        })),
-    )
-        .into_response()
 }
 
 async fn authorize(token: &str, request: Request, next: Next) -> Response {
@@ -68,21 +48,18 @@ async fn authorize(token: &str, request: Request, next: Next) -> Response {
         })
         .map(str::trim);
     match presented {
-        None => error(
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
+        None => ClientError::new(
+            ErrorCode::Unauthenticated,
             "an 'Authorization: Bearer <admin token>' header is required",
-        ),
+        )
+        .into_response(),
         Some(given) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => {
             next.run(request).await
         }
         Some(_) => {
             tracing::warn!("admin request with a wrong token");
-            error(
-                StatusCode::UNAUTHORIZED,
-                "INVALID_TOKEN",
-                "the admin token is not valid",
-            )
+            ClientError::new(ErrorCode::InvalidToken, "the admin token is not valid")
+                .into_response()
         }
     }
 }
@@ -99,50 +76,104 @@ struct IngestBody {
     acl: Option<Acl>,
 }
 
-fn document_json(document: &DocumentRecord) -> Value {
-    let mut value = json!({
-        "id": document.id,
-        "source": document.source,
-        "title": document.title,
-        "chunks": document.chunk_count,
-        "contentHash": document.content_hash,
-        "origin": document.origin,
-        "createdAt": document.created_at,
-        "updatedAt": document.updated_at,
-    });
-    if let Some(url) = &document.url {
-        value["url"] = json!(url);
-    }
-    if let Some(acl) = &document.acl {
-        value["acl"] = json!(acl);
-    }
-    if let Some(model) = &document.embedding_model {
-        value["embeddingModel"] = json!(model);
-    }
-    value
+/// A document as the admin API shows it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DocumentView<'a> {
+    id: &'a str,
+    source: &'a str,
+    title: &'a str,
+    chunks: u32,
+    content_hash: &'a str,
+    origin: &'a str,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acl: Option<&'a Acl>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embedding_model: Option<&'a str>,
 }
 
-fn storage_failure(detail: impl std::fmt::Display) -> Response {
-    tracing::error!(error = %detail, "admin storage failure");
-    error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "INTERNAL_ERROR",
-        "storage failed",
-    )
-}
-
-async fn ingest(State(state): State<AppState>, body: Bytes) -> Response {
-    let body: IngestBody = match serde_json::from_slice(&body) {
-        Ok(body) => body,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "VALIDATION_ERROR",
-                format!("invalid document: {e}"),
-            )
+impl<'a> From<&'a DocumentRecord> for DocumentView<'a> {
+    fn from(document: &'a DocumentRecord) -> Self {
+        Self {
+            id: &document.id,
+            source: &document.source,
+            title: &document.title,
+            chunks: document.chunk_count,
+            content_hash: &document.content_hash,
+            origin: &document.origin,
+            created_at: document.created_at,
+            updated_at: document.updated_at,
+            url: document.url.as_deref(),
+            acl: document.acl.as_ref(),
+            embedding_model: document.embedding_model.as_deref(),
         }
-    };
-    let result = state
+    }
+}
+
+/// `POST /admin/documents` answer.
+#[derive(Serialize)]
+struct IngestAnswer<'a> {
+    outcome: &'static str,
+    document: DocumentView<'a>,
+}
+
+/// `GET /admin/documents` answer.
+#[derive(Serialize)]
+struct DocumentList<'a> {
+    documents: Vec<DocumentView<'a>>,
+}
+
+/// `GET /admin/documents/{id}` answer.
+#[derive(Serialize)]
+struct DocumentAnswer<'a> {
+    document: DocumentView<'a>,
+}
+
+/// One `GET /admin/search` result.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SearchResult<'a> {
+    document_id: &'a str,
+    source: &'a str,
+    title: &'a str,
+    chunk: &'a str,
+    score: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    url: Option<&'a str>,
+}
+
+impl<'a> From<&'a ChunkHit> for SearchResult<'a> {
+    fn from(hit: &'a ChunkHit) -> Self {
+        Self {
+            document_id: &hit.document_id,
+            source: &hit.source,
+            title: &hit.title,
+            chunk: &hit.text,
+            score: hit.score,
+            url: hit.url.as_deref(),
+        }
+    }
+}
+
+/// `GET /admin/search` answer.
+#[derive(Serialize)]
+struct SearchAnswer<'a> {
+    results: Vec<SearchResult<'a>>,
+}
+
+/// The answer to a failed storage call.
+fn storage_failure(e: &StoreError) -> ClientError {
+    e.to_client("storage failed")
+}
+
+async fn ingest(State(state): State<AppState>, body: Bytes) -> Result<Response, ClientError> {
+    let body: IngestBody = serde_json::from_slice(&body)
+        .map_err(|e| ClientError::validation(format!("invalid document: {e}")))?;
+    let ingested = state
         .runtime
         .knowledge
         .ingest(DocumentInput {
@@ -152,69 +183,79 @@ async fn ingest(State(state): State<AppState>, body: Bytes) -> Response {
             acl: body.acl,
             origin: Origin::Admin,
         })
-        .await;
-    match result {
-        Ok(ingested) => {
-            let status = if ingested.outcome == Outcome::Created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            tracing::info!(source = %ingested.document.source, outcome = ingested.outcome.as_str(), "document ingested");
-            (
-                status,
-                Json(json!({
-                    "outcome": ingested.outcome.as_str(),
-                    "document": document_json(&ingested.document),
-                })),
-            )
-                .into_response()
-        }
-        Err(KnowledgeError::Invalid(message)) => {
-            error(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", message)
-        }
-        Err(e) => storage_failure(e),
-    }
+        .await
+        .map_err(|e| match e {
+            KnowledgeError::Invalid(message) => ClientError::validation(message),
+            KnowledgeError::Store(e) => storage_failure(&e),
+            KnowledgeError::Io(detail) => {
+                ClientError::new(ErrorCode::InternalError, "ingest failed").with_detail(detail)
+            }
+        })?;
+    let status = if ingested.outcome == Outcome::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    tracing::info!(source = %ingested.document.source, outcome = ingested.outcome.as_str(), "document ingested");
+    let answer = IngestAnswer {
+        outcome: ingested.outcome.as_str(),
+        document: (&ingested.document).into(),
+    };
+    Ok((status, Json(answer)).into_response())
 }
 
-async fn list(State(state): State<AppState>) -> Response {
-    match state.store.list_documents().await {
-        Ok(documents) => Json(json!({
-            "documents": documents.iter().map(document_json).collect::<Vec<_>>()
-        }))
-        .into_response(),
-        Err(e) => storage_failure(e),
-    }
+async fn list(State(state): State<AppState>) -> Result<Response, ClientError> {
+    let documents = state
+        .runtime
+        .store
+        .list_documents()
+        .await
+        .map_err(|e| storage_failure(&e))?;
+    let answer = DocumentList {
+        documents: documents.iter().map(DocumentView::from).collect(),
+    };
+    Ok(Json(answer).into_response())
 }
 
-fn not_found(id: &str) -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-        format!(
-            "no document with id '{}'",
-            crate::protocol::validate::bounded(id, 200)
-        ),
+fn not_found(id: &str) -> ClientError {
+    ClientError::new(
+        ErrorCode::NotFound,
+        format!("no document with id '{}'", bounded(id, 200)),
     )
 }
 
-async fn read(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.store.get_document(&id).await {
-        Ok(Some(document)) => Json(json!({"document": document_json(&document)})).into_response(),
-        Ok(None) => not_found(&id),
-        Err(e) => storage_failure(e),
-    }
+async fn read(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ClientError> {
+    let document = state
+        .runtime
+        .store
+        .get_document(&id)
+        .await
+        .map_err(|e| storage_failure(&e))?
+        .ok_or_else(|| not_found(&id))?;
+    let answer = DocumentAnswer {
+        document: (&document).into(),
+    };
+    Ok(Json(answer).into_response())
 }
 
-async fn remove(State(state): State<AppState>, Path(id): Path<String>) -> Response {
-    match state.store.delete_document(&id).await {
-        Ok(true) => {
-            tracing::info!(id = %id, "document deleted");
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Ok(false) => not_found(&id),
-        Err(e) => storage_failure(e),
+async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ClientError> {
+    let removed = state
+        .runtime
+        .store
+        .delete_document(&id)
+        .await
+        .map_err(|e| storage_failure(&e))?;
+    if !removed {
+        return Err(not_found(&id));
     }
+    tracing::info!(id = %id, "document deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /admin/search` parameters.
@@ -224,49 +265,28 @@ struct SearchParams {
     limit: Option<String>,
 }
 
-async fn search(State(state): State<AppState>, Query(params): Query<SearchParams>) -> Response {
+async fn search(
+    State(state): State<AppState>,
+    Query(params): Query<SearchParams>,
+) -> Result<Response, ClientError> {
     let Some(q) = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "VALIDATION_ERROR",
-            "the 'q' parameter is required",
-        );
+        return Err(ClientError::validation("the 'q' parameter is required"));
     };
     let limit = match params.limit.as_deref().map(str::trim) {
         None | Some("") => 5,
         Some(text) => match text.parse::<i64>() {
             Ok(n) => n.clamp(1, 50) as u32,
-            Err(_) => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "VALIDATION_ERROR",
-                    "'limit' must be an integer",
-                )
-            }
+            Err(_) => return Err(ClientError::validation("'limit' must be an integer")),
         },
     };
-    match state
+    let hits = state
         .runtime
         .knowledge
         .search(q, limit, Reader::Admin)
         .await
-    {
-        Ok(hits) => Json(json!({
-            "results": hits.iter().map(|h| {
-                let mut value = json!({
-                    "documentId": h.document_id,
-                    "source": h.source,
-                    "title": h.title,
-                    "chunk": h.text,
-                    "score": h.score,
-                });
-                if let Some(url) = &h.url {
-                    value["url"] = json!(url);
-                }
-                value
-            }).collect::<Vec<_>>()
-        }))
-        .into_response(),
-        Err(e) => storage_failure(e),
-    }
+        .map_err(|e| storage_failure(&e))?;
+    let answer = SearchAnswer {
+        results: hits.iter().map(SearchResult::from).collect(),
+    };
+    Ok(Json(answer).into_response())
 }

@@ -1,6 +1,7 @@
 //! One WebSocket connection: a reader loop that decodes and dispatches frames, and a writer task
 //! that drains the bounded outbound queue onto the socket.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, Message, WebSocket};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use super::outbound::{Outbound, Outgoing};
 use super::AppState;
 use crate::auth::Principal;
-use crate::handlers;
+use crate::handlers::{self, Context};
 use crate::protocol::{self, events, ErrorCode};
 
 /// How long a closing connection may take to flush its queued events.
@@ -23,28 +24,6 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Frames up to this multiple of the configured limit are read whole and rejected cleanly;
 /// larger ones are refused by the WebSocket layer before being read.
 pub const HARD_CAP_FACTOR: usize = 4;
-
-/// What a handler knows about the connection it serves.
-#[derive(Clone)]
-pub struct Connection {
-    /// Random id, for logs.
-    pub id: Uuid,
-    /// Who is connected (anonymous until connection auth exists).
-    pub principal: Principal,
-    /// Where this connection's events go.
-    pub out: Outbound,
-    /// Process-wide state.
-    pub state: AppState,
-    /// Turns started on this connection (waited for before closing on shutdown).
-    pub turns: tokio_util::task::TaskTracker,
-}
-
-impl Connection {
-    /// Queues an event for this connection.
-    pub async fn send(&self, event: protocol::Event) -> bool {
-        self.out.send(event).await
-    }
-}
 
 /// Serves one upgraded socket until the client leaves, the server shuts down, or the client
 /// stops reading.
@@ -60,29 +39,30 @@ pub async fn run(socket: WebSocket, state: AppState) {
         closing.clone(),
     );
     let writer = tokio::spawn(write_loop(sink, rx, closing.clone()));
-    let conn = Connection {
-        id,
+    let ctx = Context {
+        connection_id: id,
         principal: Principal::Anonymous,
-        out,
-        state: state.clone(),
+        events: Arc::new(out.clone()),
+        runtime: Arc::clone(&state.runtime),
         turns: tokio_util::task::TaskTracker::new(),
     };
     tracing::debug!(connection = %id, "connection opened");
     let max_frame = usize::try_from(state.config.max_frame_bytes).unwrap_or(usize::MAX);
     let mut server_closed = false;
     let mut draining = false;
-    let turns = conn.turns.clone();
+    let turns = ctx.turns.clone();
+    let shutdown = state.runtime.shutdown_token().clone();
 
     loop {
         tokio::select! {
             biased;
-            () = state.shutdown.cancelled(), if !draining => {
+            () = shutdown.cancelled(), if !draining => {
                 // Stop taking turns; keep serving frames until this connection's turns end.
                 draining = true;
                 turns.close();
             }
             () = turns.wait(), if draining => {
-                conn.out.close(close_code::AWAY, "server shutting down").await;
+                out.close(close_code::AWAY, "server shutting down").await;
                 server_closed = true;
                 break;
             }
@@ -90,18 +70,18 @@ pub async fn run(socket: WebSocket, state: AppState) {
             frame = stream.next() => match frame {
                 None | Some(Ok(Message::Close(_))) => break,
                 Some(Ok(Message::Text(text))) if text.len() > max_frame => {
-                    reject_oversize(&conn, max_frame).await;
+                    reject_oversize(&out, max_frame).await;
                     server_closed = true;
                     break;
                 }
-                Some(Ok(Message::Text(text))) => handle_text(&conn, text.as_str()).await,
+                Some(Ok(Message::Text(text))) => handle_text(&ctx, text.as_str()).await,
                 Some(Ok(Message::Binary(data))) if data.len() > max_frame => {
-                    reject_oversize(&conn, max_frame).await;
+                    reject_oversize(&out, max_frame).await;
                     server_closed = true;
                     break;
                 }
                 Some(Ok(Message::Binary(_))) => {
-                    conn.send(events::error(
+                    out.send(events::error(
                         None,
                         ErrorCode::ValidationError,
                         "binary frames are not supported; send JSON text frames",
@@ -114,7 +94,7 @@ pub async fn run(socket: WebSocket, state: AppState) {
                     if is_too_large(e) {
                         // Beyond the hard cap the frame is not read at all; tell the client
                         // anyway, although the unread bytes may cut the close short.
-                        reject_oversize(&conn, max_frame).await;
+                        reject_oversize(&out, max_frame).await;
                     } else {
                         tracing::debug!(connection = %id, "read error; closing");
                     }
@@ -130,7 +110,8 @@ pub async fn run(socket: WebSocket, state: AppState) {
         closing.cancel();
     }
     // Dropping the last sender lets the writer flush what is queued and stop.
-    drop(conn);
+    drop(ctx);
+    drop(out);
     if server_closed {
         // Finish the close handshake: wait briefly for the client's Close so the socket is not
         // reset while our close frame is still in flight.
@@ -151,26 +132,21 @@ pub async fn run(socket: WebSocket, state: AppState) {
 }
 
 /// Reports an oversized frame and queues a close with code 1009.
-async fn reject_oversize(conn: &Connection, limit: usize) {
-    conn.send(events::error(
+async fn reject_oversize(out: &Outbound, limit: usize) {
+    out.send(events::error(
         None,
         ErrorCode::FrameTooLarge,
         format!("frame exceeds the {limit}-byte limit"),
     ))
     .await;
-    conn.out.close(close_code::SIZE, "frame too large").await;
+    out.close(close_code::SIZE, "frame too large").await;
 }
 
-async fn handle_text(conn: &Connection, text: &str) {
+async fn handle_text(ctx: &Context, text: &str) {
     match protocol::decode(text) {
-        Ok(inbound) => handlers::dispatch(conn, inbound).await,
+        Ok(inbound) => handlers::dispatch(ctx, inbound).await,
         Err(rejection) => {
-            conn.send(events::error(
-                rejection.request_id,
-                rejection.code,
-                rejection.message,
-            ))
-            .await;
+            ctx.send(rejection.to_event()).await;
         }
     }
 }

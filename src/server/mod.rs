@@ -1,7 +1,10 @@
-//! The HTTP side: router, start-up, and graceful shutdown.
+//! The HTTP side, and the only module that knows about WebSocket and HTTP: the axum router,
+//! per-connection sockets ([`connection`], [`outbound`]), the admin API ([`admin`]), start-up
+//! and graceful shutdown.
 
 pub mod admin;
 pub mod connection;
+mod http_error;
 pub mod outbound;
 
 use std::net::SocketAddr;
@@ -21,36 +24,20 @@ use tokio_util::task::TaskTracker;
 
 use anyhow::Context;
 
-use crate::config::{Config, StorageKind};
+use crate::config::Config;
 use crate::knowledge::{files, Origin, Outcome};
 use crate::runtime::Runtime;
-use crate::store::sqlite::SqliteStore;
 use crate::store::DynStore;
 
 /// Process-wide state shared by every connection.
 #[derive(Clone)]
 pub struct AppState {
-    /// Durable storage.
-    pub store: DynStore,
     /// Settings.
     pub config: Arc<Config>,
-    /// Cancelled when the server starts shutting down.
-    pub shutdown: CancellationToken,
+    /// Turns, tools, knowledge and storage.
+    pub runtime: Arc<Runtime>,
     /// Every live WebSocket connection task, so shutdown can wait for them.
     pub connections: TaskTracker,
-    /// Every running turn task, including turns whose client already left.
-    pub turns: TaskTracker,
-    /// Gateway client, settings and running-turn registry.
-    pub runtime: Arc<Runtime>,
-}
-
-/// Opens the configured store.
-pub async fn open_store(config: &Config) -> anyhow::Result<DynStore> {
-    let store: DynStore = match config.storage {
-        StorageKind::Memory => Arc::new(SqliteStore::open_memory().await?),
-        StorageKind::Sqlite => Arc::new(SqliteStore::open_file(&config.database_url).await?),
-    };
-    Ok(store)
 }
 
 /// Builds the router: `GET /ws`, `GET /healthz` (and `/health`), `GET /readyz`, and `/admin`
@@ -68,7 +55,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn ws_upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    if state.shutdown.is_cancelled() {
+    if state.runtime.shutdown_token().is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
     let limit = usize::try_from(state.config.max_frame_bytes)
@@ -89,7 +76,7 @@ async fn health() -> &'static str {
 
 /// Readiness: storage answers too.
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
+    match state.runtime.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
@@ -140,26 +127,23 @@ pub fn start(
     store: DynStore,
     listener: TcpListener,
 ) -> anyhow::Result<ServerHandle> {
-    let runtime = Arc::new(Runtime::new(config.agent.clone(), store.clone())?);
-    start_with_runtime(config, store, runtime, listener)
+    let config = config.normalized();
+    let runtime = Arc::new(Runtime::new(config.agent.clone(), store)?);
+    serve(config, runtime, listener)
 }
 
-/// [`start`] with an already built runtime.
-pub fn start_with_runtime(
+/// Serves `runtime` on `listener` (the config is already normalised).
+fn serve(
     config: Config,
-    store: DynStore,
     runtime: Arc<Runtime>,
     listener: TcpListener,
 ) -> anyhow::Result<ServerHandle> {
     let addr = listener.local_addr()?;
-    let shutdown = CancellationToken::new();
+    let shutdown = runtime.shutdown_token().clone();
     let state = AppState {
-        store: store.clone(),
         config: Arc::new(config),
-        shutdown: shutdown.clone(),
-        connections: TaskTracker::new(),
-        turns: TaskTracker::new(),
         runtime,
+        connections: TaskTracker::new(),
     };
     let app = router(state.clone());
     // Events are small frames written one by one: without TCP_NODELAY, Nagle's algorithm and the
@@ -170,7 +154,7 @@ pub fn start_with_runtime(
         }
     });
     let task = tokio::spawn(async move {
-        let token = state.shutdown.clone();
+        let token = state.runtime.shutdown_token().clone();
         axum::serve(listener, app)
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await?;
@@ -187,23 +171,8 @@ pub fn start_with_runtime(
 /// Lets running turns finish (up to the drain deadline, then cancels them), then waits for
 /// every connection to deliver its last events and close with 1001.
 async fn drain(state: &AppState) {
-    state.turns.close();
     let deadline = Duration::from_secs(state.config.drain_secs);
-    let running = state.runtime.turns.len();
-    if running > 0 {
-        tracing::info!(running, "draining running turns");
-    }
-    if tokio::time::timeout(deadline, state.turns.wait())
-        .await
-        .is_err()
-    {
-        let cancelled = state.runtime.turns.cancel_all();
-        tracing::warn!(
-            cancelled,
-            "drain deadline passed; cancelling remaining turns"
-        );
-        let _ = tokio::time::timeout(GRACE, state.turns.wait()).await;
-    }
+    state.runtime.drain(deadline, GRACE).await;
     // Upgraded sockets are not tracked by axum: wait for them ourselves.
     state.connections.close();
     if tokio::time::timeout(GRACE, state.connections.wait())
@@ -220,11 +189,20 @@ async fn drain(state: &AppState) {
 /// Extra time given after the drain deadline for final events and close frames.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// Opens storage, validates the tools file, ingests the knowledge folder, binds the configured
-/// address and starts serving.
+/// Opens storage, then starts like [`bind_and_start_with_store`].
 pub async fn bind_and_start(config: Config) -> anyhow::Result<ServerHandle> {
-    let store = open_store(&config).await?;
-    let runtime = Arc::new(Runtime::new(config.agent.clone(), store.clone())?);
+    let store = crate::store::open(&config).await?;
+    bind_and_start_with_store(config, store).await
+}
+
+/// Validates the tools file, ingests the knowledge folder into `store`, binds the configured
+/// address and starts serving.
+pub async fn bind_and_start_with_store(
+    config: Config,
+    store: DynStore,
+) -> anyhow::Result<ServerHandle> {
+    let config = config.normalized();
+    let runtime = Arc::new(Runtime::new(config.agent.clone(), store)?);
     if let Some(dir) = &config.agent.knowledge_dir {
         let report = files::ingest_path(&runtime.knowledge, dir, Origin::Dir, None, true)
             .await
@@ -243,5 +221,5 @@ pub async fn bind_and_start(config: Config) -> anyhow::Result<ServerHandle> {
         );
     }
     let listener = TcpListener::bind(config.addr()).await?;
-    start_with_runtime(config, store, runtime, listener)
+    serve(config, runtime, listener)
 }

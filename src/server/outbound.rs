@@ -1,14 +1,17 @@
-//! The bounded queue between a connection's producers (handlers, turns) and its writer task.
+//! The bounded queue between a connection's producers (handlers, turns) and its writer task;
+//! it is the server's implementation of the runtime's [`EventSink`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::extract::ws::CloseFrame;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::Event;
+use crate::runtime::sink::EventSink;
 
 /// What the writer task is asked to put on the socket.
 #[derive(Debug)]
@@ -97,5 +100,20 @@ impl Outbound {
                 false
             }
         }
+    }
+}
+
+#[async_trait]
+impl EventSink for Outbound {
+    async fn send(&self, event: Event) -> bool {
+        Outbound::send(self, event).await
+    }
+
+    fn idle_for(&self) -> Duration {
+        Outbound::idle_for(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        Outbound::is_closed(self)
     }
 }

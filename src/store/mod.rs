@@ -1,191 +1,28 @@
-//! Durable storage of conversations, participants, sessions and messages.
+//! Durable storage of conversations, participants, sessions, messages and knowledge.
 //!
 //! [`Store`] is the seam every backend implements; [`sqlite::SqliteStore`] is the embedded
-//! default (a WAL-mode file, or an in-memory database for `SMOOTH_AGENT_STORAGE=memory`).
-//! Storage is the truth: handlers read sessions from here, never from process memory.
+//! default (a WAL-mode file, or an in-memory database for `SMOOTH_AGENT_STORAGE=memory`), and
+//! [`open`] builds the one the settings name. Storage is the truth: handlers read sessions from
+//! here, never from process memory. Timestamps come from an injected [`clock::Clock`].
 
+pub mod acl;
+pub mod clock;
+mod open;
+mod records;
 pub mod sqlite;
-mod sqlite_knowledge;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::knowledge::acl::{Access, Acl};
-use crate::protocol::{ConversationMessage, Message, MessageDirection, Session};
+use crate::protocol::{ClientError, ErrorCode, Message, Session};
+
+pub use open::{open, open_with_clock};
+pub use records::*;
 
 /// A shared handle to the configured store.
 pub type DynStore = Arc<dyn Store>;
-
-/// Everything needed to open a new session: its conversation, two participants and the session.
-#[derive(Debug, Clone)]
-pub struct NewSession {
-    /// Id of the session to create.
-    pub session_id: Uuid,
-    /// Id of the conversation to create.
-    pub conversation_id: Uuid,
-    /// Id of the user's participant record.
-    pub user_participant_id: Uuid,
-    /// Id of the agent's participant record.
-    pub agent_participant_id: Uuid,
-    /// The agent the user talks to.
-    pub agent_id: String,
-    /// The agent's display name.
-    pub agent_name: String,
-    /// The organization, when known.
-    pub organization_id: Option<String>,
-    /// The authenticated creator, `None` for anonymous sessions.
-    pub owner_id: Option<String>,
-    /// The user's display name.
-    pub user_name: String,
-    /// The user's e-mail, when given.
-    pub user_email: Option<String>,
-    /// The widget's browser fingerprint, when given.
-    pub browser_fingerprint: Option<String>,
-    /// Free-form conversation metadata.
-    pub metadata: Map<String, Value>,
-}
-
-/// A message to append to a conversation.
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    /// Id of the message.
-    pub id: Uuid,
-    /// The conversation it belongs to.
-    pub conversation_id: Uuid,
-    /// The organization, when known.
-    pub organization_id: Option<String>,
-    /// Who wrote it: the user (inbound) or the agent (outbound).
-    pub direction: MessageDirection,
-    /// The text, when any.
-    pub text: Option<String>,
-    /// Structured agent output, when any.
-    pub structured_response: Option<Map<String, Value>>,
-    /// The sending participant.
-    pub from_participant_id: Option<Uuid>,
-    /// The receiving participant.
-    pub to_participant_id: Option<Uuid>,
-}
-
-/// Where a history page starts.
-#[derive(Debug, Clone, Default)]
-pub struct PageRequest {
-    /// Most messages to return.
-    pub limit: u32,
-    /// Only messages older than this message (a message id).
-    pub cursor: Option<String>,
-    /// Only messages created strictly before this instant.
-    pub before: Option<DateTime<Utc>>,
-}
-
-/// One page of history, newest first.
-#[derive(Debug, Clone)]
-pub struct MessagePage {
-    /// The messages in wire form.
-    pub messages: Vec<ConversationMessage>,
-    /// Whether older messages exist below this page.
-    pub has_more: bool,
-}
-
-/// A knowledge document as stored (without its text).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DocumentRecord {
-    /// Document id (equal to its source).
-    pub id: String,
-    /// Where the text came from: a relative path, a URL or a label.
-    pub source: String,
-    /// Display title used in citations.
-    pub title: String,
-    /// Link shown in citations (only http(s)).
-    pub url: Option<String>,
-    /// Who may read it; `None` means everyone.
-    pub acl: Option<Acl>,
-    /// How it came in: `dir`, `cli` or `admin`.
-    pub origin: String,
-    /// Hex SHA-256 of the text.
-    pub content_hash: String,
-    /// The model its chunks were embedded with, `None` when they were not.
-    pub embedding_model: Option<String>,
-    /// Number of chunks.
-    pub chunk_count: u32,
-    /// When it was first ingested.
-    pub created_at: DateTime<Utc>,
-    /// When its content, url or ACL last changed.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A document to store, replacing any document with the same id.
-#[derive(Debug, Clone)]
-pub struct NewDocument {
-    /// Document id (equal to its source).
-    pub id: String,
-    /// Source label.
-    pub source: String,
-    /// Display title.
-    pub title: String,
-    /// Citation link.
-    pub url: Option<String>,
-    /// Access list.
-    pub acl: Option<Acl>,
-    /// How it came in.
-    pub origin: String,
-    /// Hex SHA-256 of the text.
-    pub content_hash: String,
-    /// Model of the chunk embeddings, when every chunk has one.
-    pub embedding_model: Option<String>,
-    /// The chunks, in order.
-    pub chunks: Vec<NewChunk>,
-}
-
-/// One chunk of a document to store.
-#[derive(Debug, Clone)]
-pub struct NewChunk {
-    /// The chunk text.
-    pub text: String,
-    /// Its embedding, when computed.
-    pub embedding: Option<Vec<f32>>,
-}
-
-/// A chunk found by a search, with its document.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChunkHit {
-    /// Storage id of the chunk.
-    pub chunk_id: i64,
-    /// Its document's id.
-    pub document_id: String,
-    /// Its document's source.
-    pub source: String,
-    /// Its document's title.
-    pub title: String,
-    /// Its document's link.
-    pub url: Option<String>,
-    /// The chunk text.
-    pub text: String,
-    /// Relevance, higher is better (comparable only within one result list).
-    pub score: f64,
-}
-
-/// Sorts hits by descending score (ties by chunk id, so results are deterministic).
-pub fn sort_best_first(hits: &mut [ChunkHit]) {
-    hits.sort_by(|a, b| {
-        b.score
-            .partial_cmp(&a.score)
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(a.chunk_id.cmp(&b.chunk_id))
-    });
-}
-
-/// Who a search runs for: everyone's documents (the admin API) or one reader's.
-#[derive(Debug, Clone, Copy)]
-pub enum Reader<'a> {
-    /// No access filtering.
-    Admin,
-    /// Only documents this reader may read.
-    As(&'a Access),
-}
 
 /// A storage failure: a client-safe kind plus the backend detail for the log.
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +44,14 @@ impl From<sqlx::Error> for StoreError {
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         StoreError::Backend(e.to_string())
+    }
+}
+
+impl StoreError {
+    /// The `STORAGE_ERROR` a client is told, with `message` for the client and the backend
+    /// failure as the log-only detail.
+    pub fn to_client(&self, message: impl Into<String>) -> ClientError {
+        ClientError::new(ErrorCode::StorageError, message).with_detail(self.to_string())
     }
 }
 

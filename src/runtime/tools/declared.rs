@@ -12,8 +12,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::ToolOutcome;
+use crate::llm::ToolSpec;
 use crate::protocol::validate;
-use crate::runtime::gateway::ToolSpec;
 
 /// Default per-call timeout.
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;

@@ -4,9 +4,9 @@
 use serde_json::{json, Map, Value};
 
 use super::ToolOutcome;
-use crate::knowledge::acl::Access;
 use crate::knowledge::Knowledge;
-use crate::runtime::gateway::ToolSpec;
+use crate::llm::ToolSpec;
+use crate::store::acl::Access;
 use crate::store::Reader;
 
 /// The tool's name.

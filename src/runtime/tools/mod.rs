@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::gateway::ToolSpec;
-use crate::knowledge::acl::Access;
 use crate::knowledge::DynKnowledge;
+use crate::llm::ToolSpec;
+use crate::store::acl::Access;
 use crate::store::ChunkHit;
 use declared::DeclaredTools;
 

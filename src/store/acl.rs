@@ -1,4 +1,5 @@
 //! Who may read a knowledge document: the document's access list and the reader's identity.
+//! They live with storage because every search enforces them in its queries.
 
 use serde::{Deserialize, Serialize};
 

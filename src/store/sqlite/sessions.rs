@@ -1,90 +1,19 @@
-//! The embedded default store: SQLite through sqlx, migrated on open, WAL mode for files.
+//! The conversation half of the SQLite store: sessions with their conversation and
+//! participants, messages, history pages and the memory window.
 
 use std::str::FromStr;
-use std::time::Duration;
 
-use async_trait::async_trait;
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Map, Value};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{
-    ChunkHit, DocumentRecord, MessagePage, NewDocument, NewMessage, NewSession, PageRequest,
-    Reader, Store, StoreError,
-};
+use super::{parse_ts, ts, SqliteStore};
 use crate::protocol::{
     ConversationMessage, ConversationMessageContent, Message, MessageContent, MessageDirection,
     ParticipantRef, Session, SessionStatus,
 };
-
-/// A SQLite-backed [`Store`].
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pub(super) pool: SqlitePool,
-}
-
-impl SqliteStore {
-    /// Opens (creating if needed) the database at `url` — a `sqlite:` URL or a plain file path —
-    /// and applies pending migrations.
-    pub async fn open_file(url: &str) -> Result<Self, StoreError> {
-        let options = if url.starts_with("sqlite:") {
-            SqliteConnectOptions::from_str(url)?
-        } else {
-            SqliteConnectOptions::new().filename(url)
-        };
-        let options = options
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        Self::migrated(pool).await
-    }
-
-    /// Opens a private in-memory database (gone when the process exits).
-    pub async fn open_memory() -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
-        // Each in-memory connection is its own database: keep exactly one, forever.
-        let pool = SqlitePoolOptions::new()
-            .min_connections(1)
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
-        Self::migrated(pool).await
-    }
-
-    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
-    }
-
-    /// Closes the pool, flushing the WAL.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-/// Formats a timestamp so that text order equals time order.
-pub(super) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-pub(super) fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| StoreError::Backend(format!("bad stored timestamp {text:?}: {e}")))
-}
+use crate::store::{MessagePage, NewMessage, NewSession, PageRequest, StoreError};
 
 fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Backend(format!("bad stored id {text:?}: {e}")))
@@ -169,10 +98,9 @@ const SESSION_COLUMNS: &str = "id, conversation_id, organization_id, owner_id, a
 const MESSAGE_COLUMNS: &str = "id, conversation_id, organization_id, direction, text, \
      structured_response, from_participant_id, to_participant_id, created_at";
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn create_session(&self, new: NewSession) -> Result<Session, StoreError> {
-        let now = Utc::now();
+impl SqliteStore {
+    pub(super) async fn insert_session(&self, new: NewSession) -> Result<Session, StoreError> {
+        let now = self.clock.now();
         let now_text = ts(now);
         let metadata = if new.metadata.is_empty() {
             None
@@ -253,7 +181,7 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn get_session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
+    pub(super) async fn session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE id = ?"
         ))
@@ -263,8 +191,8 @@ impl Store for SqliteStore {
         row.as_ref().map(session_from_row).transpose()
     }
 
-    async fn append_message(&self, message: NewMessage) -> Result<Message, StoreError> {
-        let created_at = ts(Utc::now());
+    pub(super) async fn insert_message(&self, message: NewMessage) -> Result<Message, StoreError> {
+        let created_at = ts(self.clock.now());
         let structured = message
             .structured_response
             .as_ref()
@@ -300,7 +228,7 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn list_messages(
+    pub(super) async fn message_page(
         &self,
         conversation_id: Uuid,
         page: PageRequest,
@@ -356,7 +284,7 @@ impl Store for SqliteStore {
         Ok(MessagePage { messages, has_more })
     }
 
-    async fn recent_messages(
+    pub(super) async fn recent(
         &self,
         conversation_id: Uuid,
         limit: u32,
@@ -370,49 +298,5 @@ impl Store for SqliteStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(message_from_row).collect()
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn get_document(&self, id: &str) -> Result<Option<DocumentRecord>, StoreError> {
-        self.document(id).await
-    }
-
-    async fn put_document(&self, document: NewDocument) -> Result<DocumentRecord, StoreError> {
-        self.replace_document(document).await
-    }
-
-    async fn list_documents(&self) -> Result<Vec<DocumentRecord>, StoreError> {
-        self.documents().await
-    }
-
-    async fn delete_document(&self, id: &str) -> Result<bool, StoreError> {
-        self.remove_document(id).await
-    }
-
-    async fn document_count(&self) -> Result<u64, StoreError> {
-        self.count_documents().await
-    }
-
-    async fn search_text(
-        &self,
-        expression: &str,
-        reader: Reader<'_>,
-        limit: u32,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.full_text(expression, reader, limit).await
-    }
-
-    async fn search_vector(
-        &self,
-        vector: &[f32],
-        model: &str,
-        reader: Reader<'_>,
-        limit: u32,
-    ) -> Result<Vec<ChunkHit>, StoreError> {
-        self.nearest(vector, model, reader, limit).await
     }
 }

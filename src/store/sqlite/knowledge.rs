@@ -2,13 +2,12 @@
 //! stemming, bm25 ranking) and brute-force cosine search over stored embeddings. Access lists
 //! are enforced in SQL, so a reader never sees rows it may not read.
 
-use chrono::Utc;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
-use super::sqlite::{parse_ts, ts, SqliteStore};
-use super::{ChunkHit, DocumentRecord, NewDocument, Reader, StoreError};
-use crate::knowledge::acl::Acl;
+use super::{parse_ts, ts, SqliteStore};
+use crate::store::acl::Acl;
+use crate::store::{sort_best_first, ChunkHit, DocumentRecord, NewDocument, Reader, StoreError};
 
 /// Most full-text candidates considered for one search before access filtering.
 const MAX_CANDIDATES: u32 = 20_000;
@@ -83,7 +82,7 @@ fn bytes_vector(bytes: &[u8]) -> Vec<f32> {
 }
 
 /// Cosine similarity; 0 when either vector is zero or the lengths differ.
-pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
+fn cosine(a: &[f32], b: &[f32]) -> f64 {
     if a.len() != b.len() || a.is_empty() {
         return 0.0;
     }
@@ -116,7 +115,7 @@ impl SqliteStore {
         &self,
         document: NewDocument,
     ) -> Result<DocumentRecord, StoreError> {
-        let now = ts(Utc::now());
+        let now = ts(self.clock.now());
         let acl = document
             .acl
             .as_ref()
@@ -270,7 +269,7 @@ impl SqliteStore {
             let score = cosine(vector, &bytes_vector(&bytes));
             hits.push(hit_from_row(row, score)?);
         }
-        super::sort_best_first(&mut hits);
+        sort_best_first(&mut hits);
         hits.truncate(limit as usize);
         Ok(hits)
     }

@@ -1,0 +1,72 @@
+//! `POST {base}/embeddings`: one vector per input, in input order.
+
+use serde::{Deserialize, Serialize};
+
+use super::request::status_error;
+use super::{Gateway, GatewayError};
+
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    input: &'a [String],
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    data: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    index: usize,
+    embedding: Vec<f32>,
+}
+
+impl Gateway {
+    /// Embeds `inputs` with `model`, one vector per input, in order; the whole call must finish
+    /// within the read timeout.
+    pub async fn embed(
+        &self,
+        model: &str,
+        inputs: &[String],
+    ) -> Result<Vec<Vec<f32>>, GatewayError> {
+        if inputs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let builder = self.post("embeddings").json(&Body {
+            model,
+            input: inputs,
+        });
+        let timeout = self.settings.read_timeout;
+        let call = async {
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| GatewayError::Connect(e.to_string()))?;
+            if !response.status().is_success() {
+                return Err(status_error(response, timeout).await);
+            }
+            response
+                .json::<Answer>()
+                .await
+                .map_err(|e| GatewayError::Protocol(format!("embeddings answer: {e}")))
+        };
+        let answer = tokio::time::timeout(timeout, call)
+            .await
+            .map_err(|_| GatewayError::Timeout(timeout))??;
+        let mut vectors: Vec<Option<Vec<f32>>> = vec![None; inputs.len()];
+        for item in answer.data {
+            if let Some(slot) = vectors.get_mut(item.index) {
+                *slot = Some(item.embedding);
+            }
+        }
+        vectors
+            .into_iter()
+            .map(|v| {
+                v.filter(|v| !v.is_empty()).ok_or_else(|| {
+                    GatewayError::Protocol("embeddings answer is missing a vector".to_string())
+                })
+            })
+            .collect()
+    }
+}

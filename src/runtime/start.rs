@@ -1,0 +1,294 @@
+//! Starting turns and draining them at shutdown.
+//!
+//! [`Runtime::start_turn`] owns a turn's whole start: the checks answered before the 202, the
+//! registration (a [`TurnGuard`] the task owns, so no exit path — a panic included — leaves the
+//! session locked), the user's message made durable, the 202 acknowledgement, and the spawn,
+//! tracked once by the runtime (drain waits for it) and holding a token of the connection that
+//! started it (the connection closes after its turns on shutdown).
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use super::registry::ActiveTurn;
+use super::sink::{DynSink, TurnSink};
+use super::turn::{self, TurnInput};
+use super::Runtime;
+use crate::protocol::{events, ClientError, ErrorCode, MessageDirection, Session};
+use crate::store::acl::Access;
+use crate::store::NewMessage;
+
+/// What `send_message` asks for, after the handler checked the frame and the session's owner.
+#[derive(Debug, Clone)]
+pub struct TurnRequest {
+    /// The session the turn runs in (already owner-checked).
+    pub session: Session,
+    /// The `send_message` requestId every turn event carries.
+    pub request_id: String,
+    /// The user's message (not blank).
+    pub message: String,
+    /// The model the client asked for, if any.
+    pub model: Option<String>,
+    /// Whether to stream tokens, reasoning and tool chunks.
+    pub stream: bool,
+    /// Whose documents retrieval may read.
+    pub access: Access,
+    /// The connection that asked (for `cancel` without a sessionId).
+    pub connection_id: Uuid,
+}
+
+impl Runtime {
+    /// Starts a turn: refuses it (`LLM_UNAVAILABLE`, `VALIDATION_ERROR` for a model not
+    /// allowed, `OVERLOADED` while shutting down, `TURN_IN_PROGRESS`, `STORAGE_ERROR`) or stores
+    /// the user's message, queues the 202 on `events`, and runs the turn on its own task.
+    pub async fn start_turn(
+        self: &Arc<Self>,
+        request: TurnRequest,
+        events: DynSink,
+        connection_turns: &TaskTracker,
+    ) -> Result<(), ClientError> {
+        if self.gateway.is_none() {
+            return Err(ClientError::new(
+                ErrorCode::LlmUnavailable,
+                "no model gateway is configured on this server (set SMOOAI_GATEWAY_URL and/or \
+                 SMOOAI_GATEWAY_KEY)",
+            ));
+        }
+        let model = self.choose_model(request.model.as_deref())?;
+        if self.shutdown.is_cancelled() {
+            return Err(ClientError::new(
+                ErrorCode::Overloaded,
+                "the server is shutting down; retry on another connection",
+            ));
+        }
+        let session = request.session;
+        let turn_id = Uuid::new_v4();
+        let guard = self
+            .turns
+            .try_start(
+                session.session_id,
+                ActiveTurn {
+                    turn_id,
+                    request_id: request.request_id.clone(),
+                    connection_id: request.connection_id,
+                    cancel: CancellationToken::new(),
+                },
+            )
+            .ok_or_else(|| {
+                ClientError::new(
+                    ErrorCode::TurnInProgress,
+                    "this session already has a running turn; wait for it or cancel it",
+                )
+            })?;
+        // The user's message is durable before the turn is acknowledged; on failure the
+        // dropped guard frees the session.
+        self.store
+            .append_message(NewMessage {
+                id: Uuid::new_v4(),
+                conversation_id: session.conversation_id,
+                organization_id: session.organization_id.clone(),
+                direction: MessageDirection::Inbound,
+                text: Some(request.message.clone()),
+                structured_response: None,
+                from_participant_id: Some(session.user_participant_id),
+                to_participant_id: Some(session.agent_participant_id),
+            })
+            .await
+            .map_err(|e| e.to_client("could not store the message"))?;
+        events
+            .send(events::immediate(
+                Some(request.request_id.clone()),
+                202,
+                "Processing your request...",
+                &serde_json::Map::new(),
+            ))
+            .await;
+        let sink = TurnSink::new(events, request.request_id, request.stream);
+        let input = TurnInput {
+            session,
+            model,
+            turn_id,
+            message: request.message,
+            access: request.access,
+        };
+        let task = turn::run(Arc::clone(self), sink.clone(), input, guard);
+        self.spawn_turn(sink, task, connection_turns.token());
+        Ok(())
+    }
+
+    /// The model for a turn: the default, or the client's choice when the allow-list (if any)
+    /// has it.
+    fn choose_model(&self, requested: Option<&str>) -> Result<String, ClientError> {
+        match requested.map(str::trim).filter(|m| !m.is_empty()) {
+            None => Ok(self.config.model.clone()),
+            Some(model) => {
+                let allowed = &self.config.allowed_models;
+                if !allowed.is_empty() && !allowed.iter().any(|a| a == model) {
+                    return Err(ClientError::validation(format!(
+                        "model '{model}' is not allowed on this server"
+                    )));
+                }
+                Ok(model.to_string())
+            }
+        }
+    }
+
+    /// Runs a turn task, tracked for drain. A panic inside it is caught here: the turn's guard
+    /// has already been dropped (the session is free) and the client gets `AGENT_ERROR` instead
+    /// of waiting forever.
+    fn spawn_turn(
+        &self,
+        sink: TurnSink,
+        task: impl Future<Output = ()> + Send + 'static,
+        connection: TaskTrackerToken,
+    ) {
+        self.tasks.spawn(async move {
+            let _connection = connection;
+            if AssertUnwindSafe(task).catch_unwind().await.is_err() {
+                tracing::error!(
+                    request = sink.request_id(),
+                    "turn task panicked; its session is free again"
+                );
+                let error =
+                    ClientError::new(ErrorCode::AgentError, "agent turn failed: internal error")
+                        .with_detail("the turn task panicked");
+                sink.error(&error).await;
+            }
+        });
+    }
+
+    /// Stops taking turns, lets running ones finish for up to `deadline`, then cancels the rest
+    /// and gives them `grace` to send their last events.
+    pub async fn drain(&self, deadline: Duration, grace: Duration) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        let running = self.turns.len();
+        if running > 0 {
+            tracing::info!(running, "draining running turns");
+        }
+        if tokio::time::timeout(deadline, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            let cancelled = self.turns.cancel_all();
+            tracing::warn!(
+                cancelled,
+                "drain deadline passed; cancelling remaining turns"
+            );
+            let _ = tokio::time::timeout(grace, self.tasks.wait()).await;
+        }
+    }
+}
+
+/// Registration and the guard's drop, exercised without a model: the same spawn path
+/// [`Runtime::start_turn`] uses.
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::protocol::Event;
+    use crate::runtime::registry::TurnGuard;
+    use crate::runtime::sink::EventSink;
+    use crate::store::sqlite::SqliteStore;
+
+    /// Records what it is sent.
+    #[derive(Debug, Default)]
+    struct Recorder(Mutex<Vec<Event>>);
+
+    #[async_trait]
+    impl EventSink for Recorder {
+        async fn send(&self, event: Event) -> bool {
+            self.0.lock().unwrap().push(event);
+            true
+        }
+        fn idle_for(&self) -> Duration {
+            Duration::ZERO
+        }
+        fn is_closed(&self) -> bool {
+            false
+        }
+    }
+
+    async fn runtime() -> Arc<Runtime> {
+        let store = Arc::new(SqliteStore::open_memory().await.unwrap());
+        Arc::new(Runtime::new(Config::for_tests().agent, store).unwrap())
+    }
+
+    fn register(runtime: &Runtime, session: Uuid) -> Option<TurnGuard> {
+        runtime.turns.try_start(
+            session,
+            ActiveTurn {
+                turn_id: Uuid::new_v4(),
+                request_id: "r1".into(),
+                connection_id: Uuid::new_v4(),
+                cancel: CancellationToken::new(),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panicking_turn_frees_its_session_and_tells_the_client() {
+        let runtime = runtime().await;
+        let session = Uuid::new_v4();
+        let recorder = Arc::new(Recorder::default());
+        let sink = TurnSink::new(recorder.clone(), "r1".into(), true);
+        let guard = register(&runtime, session).expect("free session");
+        assert!(register(&runtime, session).is_none(), "registered");
+        let connection = TaskTracker::new();
+        runtime.spawn_turn(
+            sink,
+            async move {
+                let _guard = guard;
+                panic!("a bug inside the turn");
+            },
+            connection.token(),
+        );
+        connection.close();
+        tokio::time::timeout(Duration::from_secs(5), connection.wait())
+            .await
+            .expect("the connection's turn ended");
+        assert!(
+            register(&runtime, session).is_some(),
+            "the panicking turn left its session locked"
+        );
+        let sent = recorder.0.lock().unwrap();
+        let [Event::Error(error)] = sent.as_slice() else {
+            panic!("expected one error event, got {sent:?}");
+        };
+        assert_eq!(error.error.code, ErrorCode::AgentError);
+        assert_eq!(error.request_id.as_deref(), Some("r1"));
+        assert!(!error.error.message.contains("panicked"), "detail leaked");
+    }
+
+    #[tokio::test]
+    async fn drain_cancels_turns_that_outlive_the_deadline() {
+        let runtime = runtime().await;
+        let guard = register(&runtime, Uuid::new_v4()).unwrap();
+        let cancel = guard.cancel_token().clone();
+        let recorder = Arc::new(Recorder::default());
+        runtime.spawn_turn(
+            TurnSink::new(recorder, "r".into(), true),
+            async move {
+                let _guard = guard;
+                cancel.cancelled().await;
+            },
+            TaskTracker::new().token(),
+        );
+        runtime
+            .drain(Duration::from_millis(20), Duration::from_secs(5))
+            .await;
+        assert!(runtime.shutdown_token().is_cancelled());
+        assert!(runtime.turns.is_empty(), "the turn was not cancelled");
+    }
+}

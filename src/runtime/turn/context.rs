@@ -1,0 +1,92 @@
+//! What the model sees before it answers: the system prompt, the newest stored messages in
+//! order, and — when the knowledge base has documents — the best chunks for the user's message
+//! as a context message just before it.
+
+use super::TurnInput;
+use crate::llm::{ChatMessage, Role};
+use crate::protocol::MessageDirection;
+use crate::runtime::Runtime;
+use crate::store::{ChunkHit, Reader, StoreError};
+
+/// Knowledge chunks injected as context before the first model call.
+const AUTO_CONTEXT_HITS: u32 = 3;
+
+/// The system prompt, then the newest stored messages in order (the user's new message, already
+/// stored, is the last of them).
+pub(super) async fn history(
+    runtime: &Runtime,
+    input: &TurnInput,
+) -> Result<Vec<ChatMessage>, StoreError> {
+    let history = runtime
+        .store
+        .recent_messages(
+            input.session.conversation_id,
+            runtime.config.history_messages,
+        )
+        .await?;
+    let mut messages = Vec::with_capacity(history.len() + 1);
+    messages.push(ChatMessage::text(Role::System, runtime.system_prompt()));
+    for message in history {
+        let Some(text) = message.content.text.filter(|t| !t.trim().is_empty()) else {
+            continue;
+        };
+        let role = match message.direction {
+            MessageDirection::Inbound => Role::User,
+            MessageDirection::Outbound => Role::Assistant,
+        };
+        messages.push(ChatMessage::text(role, text));
+    }
+    Ok(messages)
+}
+
+/// Searches the knowledge base for the user's message (as the turn's reader) and, when anything
+/// is found, inserts it before the last user message; returns the hits (they become
+/// citations). A failed search is logged and the turn answers without.
+pub(super) async fn ground(
+    runtime: &Runtime,
+    input: &TurnInput,
+    messages: &mut Vec<ChatMessage>,
+) -> Vec<ChunkHit> {
+    let reader = Reader::As(&input.access);
+    match runtime
+        .knowledge
+        .search(&input.message, AUTO_CONTEXT_HITS, reader)
+        .await
+    {
+        Ok(hits) if !hits.is_empty() => {
+            let at = messages
+                .iter()
+                .rposition(|m| m.role == Role::User)
+                .unwrap_or(messages.len());
+            messages.insert(
+                at,
+                ChatMessage::text(Role::System, knowledge_message(&hits)),
+            );
+            hits
+        }
+        Ok(_) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(error = %e, "knowledge retrieval failed; answering without");
+            Vec::new()
+        }
+    }
+}
+
+/// The context message listing knowledge hits, placed before the user's message.
+fn knowledge_message(hits: &[ChunkHit]) -> String {
+    let mut text = String::from(
+        "[Relevant knowledge]\nExcerpts from the organisation's knowledge base that may help \
+         with the next message. Prefer them over general knowledge; if they do not answer it, \
+         say so.",
+    );
+    for (i, hit) in hits.iter().enumerate() {
+        text.push_str(&format!(
+            "\n\n[{}] source={} (score {:.2})\n{}",
+            i + 1,
+            hit.source,
+            hit.score,
+            hit.text
+        ));
+    }
+    text
+}

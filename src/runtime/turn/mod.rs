@@ -1,0 +1,104 @@
+//! One agent turn: replay memory and ground it in knowledge ([`context`]), stream model calls and
+//! loop through tool calls up to the iteration cap ([`agent_loop`], assembling streamed tool-call
+//! fragments in [`accumulate`] and running each call in [`calls`]), then persist the reply and
+//! finish with `eventual_response` ([`reply`]) — or `cancelled`, or `error` AGENT_ERROR.
+
+mod accumulate;
+mod agent_loop;
+mod calls;
+mod context;
+mod reply;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::registry::TurnGuard;
+use super::sink::TurnSink;
+use super::Runtime;
+use crate::llm::{GatewayError, Usage};
+use crate::protocol::{ClientError, ErrorCode, Session};
+use crate::store::acl::Access;
+use crate::store::{ChunkHit, StoreError};
+
+/// What a turn needs to run.
+pub struct TurnInput {
+    /// The session the turn runs in.
+    pub session: Session,
+    /// Model id for every call of this turn.
+    pub model: String,
+    /// The turn's id in the registry.
+    pub turn_id: Uuid,
+    /// The user's message (the retrieval query).
+    pub message: String,
+    /// Whose documents retrieval may read.
+    pub access: Access,
+}
+
+/// What the model phase produced.
+#[derive(Debug, Default)]
+struct ModelOutput {
+    reply: String,
+    usage: Option<Usage>,
+    /// Knowledge that grounded the turn: auto-context first, then tool results.
+    sources: Vec<ChunkHit>,
+}
+
+/// Why the model phase failed; the client sees only a generic message.
+#[derive(Debug, thiserror::Error)]
+enum TurnError {
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the model returned an empty reply")]
+    EmptyReply,
+}
+
+impl TurnError {
+    /// The `AGENT_ERROR` the client is told; the cause goes to the log only.
+    fn to_client(&self) -> ClientError {
+        let message = match self {
+            TurnError::Gateway(GatewayError::Timeout(_)) => {
+                "agent turn failed: the model gateway timed out"
+            }
+            TurnError::Gateway(_) => {
+                "agent turn failed: the model gateway did not answer correctly"
+            }
+            TurnError::Store(_) => "agent turn failed: storage error",
+            TurnError::EmptyReply => "agent turn failed: the model returned an empty reply",
+        };
+        ClientError::new(ErrorCode::AgentError, message).with_detail(self.to_string())
+    }
+}
+
+/// Runs a whole turn to its terminal event; never panics on gateway or storage failures.
+/// `guard` holds the session for this turn and is released before the terminal event.
+pub async fn run(runtime: Arc<Runtime>, sink: TurnSink, input: TurnInput, mut guard: TurnGuard) {
+    let session_id = input.session.session_id;
+    let keepalive = Duration::from_secs(runtime.config.keepalive_secs);
+    let cancel = guard.cancel_token().clone();
+    let outcome = tokio::select! {
+        biased;
+        () = cancel.cancelled() => None,
+        result = agent_loop::run(&runtime, &sink, &input) => Some(result),
+        () = sink.keepalive_loop(keepalive) => None,
+    };
+    // After this, `cancel` finds no turn; a cancel that raced in before still wins below.
+    guard.release();
+    if cancel.is_cancelled() || outcome.is_none() {
+        tracing::info!(session = %session_id, request = sink.request_id(), "turn cancelled");
+        sink.cancelled().await;
+        return;
+    }
+    let result = match outcome {
+        Some(Ok(output)) => reply::finish(&runtime.store, &sink, &input.session, output).await,
+        Some(Err(e)) => Err(e),
+        None => return,
+    };
+    if let Err(e) = result {
+        tracing::error!(session = %session_id, request = sink.request_id(), error = %e, "turn failed");
+        sink.error(&e.to_client()).await;
+    }
+}

@@ -1,0 +1,173 @@
+//! The embedded default store: SQLite through sqlx, migrated on open, WAL mode for files.
+//! Conversations live in [`sessions`], knowledge in [`knowledge`]; the [`Store`] impl here only
+//! forwards to them.
+
+mod knowledge;
+mod sessions;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use uuid::Uuid;
+
+use super::clock::{self, DynClock};
+use super::{
+    ChunkHit, DocumentRecord, MessagePage, NewDocument, NewMessage, NewSession, PageRequest,
+    Reader, Store, StoreError,
+};
+use crate::protocol::{Message, Session};
+
+/// A SQLite-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Where `createdAt` / `updatedAt` come from.
+    clock: DynClock,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` — a `sqlite:` URL or a plain file path —
+    /// and applies pending migrations.
+    pub async fn open_file(url: &str) -> Result<Self, StoreError> {
+        let options = if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)?
+        } else {
+            SqliteConnectOptions::new().filename(url)
+        };
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    /// Opens a private in-memory database (gone when the process exits).
+    pub async fn open_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+        // Each in-memory connection is its own database: keep exactly one, forever.
+        let pool = SqlitePoolOptions::new()
+            .min_connections(1)
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        Self::migrated(pool).await
+    }
+
+    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self {
+            pool,
+            clock: clock::system(),
+        })
+    }
+
+    /// The same store taking its timestamps from `clock`.
+    pub fn with_clock(mut self, clock: DynClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Closes the pool, flushing the WAL.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Formats a timestamp so that text order equals time order.
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+fn parse_ts(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Backend(format!("bad stored timestamp {text:?}: {e}")))
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_session(&self, new: NewSession) -> Result<Session, StoreError> {
+        self.insert_session(new).await
+    }
+
+    async fn get_session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
+        self.session(session_id).await
+    }
+
+    async fn append_message(&self, message: NewMessage) -> Result<Message, StoreError> {
+        self.insert_message(message).await
+    }
+
+    async fn list_messages(
+        &self,
+        conversation_id: Uuid,
+        page: PageRequest,
+    ) -> Result<MessagePage, StoreError> {
+        self.message_page(conversation_id, page).await
+    }
+
+    async fn recent_messages(
+        &self,
+        conversation_id: Uuid,
+        limit: u32,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.recent(conversation_id, limit).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn get_document(&self, id: &str) -> Result<Option<DocumentRecord>, StoreError> {
+        self.document(id).await
+    }
+
+    async fn put_document(&self, document: NewDocument) -> Result<DocumentRecord, StoreError> {
+        self.replace_document(document).await
+    }
+
+    async fn list_documents(&self) -> Result<Vec<DocumentRecord>, StoreError> {
+        self.documents().await
+    }
+
+    async fn delete_document(&self, id: &str) -> Result<bool, StoreError> {
+        self.remove_document(id).await
+    }
+
+    async fn document_count(&self) -> Result<u64, StoreError> {
+        self.count_documents().await
+    }
+
+    async fn search_text(
+        &self,
+        expression: &str,
+        reader: Reader<'_>,
+        limit: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.full_text(expression, reader, limit).await
+    }
+
+    async fn search_vector(
+        &self,
+        vector: &[f32],
+        model: &str,
+        reader: Reader<'_>,
+        limit: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        self.nearest(vector, model, reader, limit).await
+    }
+}
