@@ -276,3 +276,70 @@ impl Config {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalising_trims_drops_blanks_and_is_idempotent() {
+        let mut config = Config::for_tests();
+        config.admin_token = Some("  secret ".into());
+        config.agent.gateway_url = Some("   ".into());
+        config.agent.gateway_key = Some(" key ".into());
+        config.agent.allowed_models = vec![" a ".into(), "".into(), "b".into()];
+        config.agent.confirm_tools = vec![" ".into(), "delete".into()];
+        config.agent.system_prompt = Some(" \n ".into());
+        config.agent.embedding_model = Some(" embed ".into());
+        let once = config.normalized();
+        assert_eq!(once.admin_token.as_deref(), Some("secret"));
+        assert_eq!(once.agent.gateway_url, None);
+        assert_eq!(once.agent.gateway_key.as_deref(), Some("key"));
+        assert_eq!(once.agent.allowed_models, ["a", "b"]);
+        assert_eq!(once.agent.confirm_tools, ["delete"]);
+        assert_eq!(once.agent.system_prompt, None);
+        assert_eq!(once.agent.embedding_model.as_deref(), Some("embed"));
+        // A key alone means the upstream default gateway.
+        assert_eq!(
+            once.agent.effective_gateway_url(),
+            Some(DEFAULT_GATEWAY_URL)
+        );
+        let twice = once.clone().normalized();
+        assert_eq!(format!("{twice:?}"), format!("{once:?}"));
+    }
+
+    #[test]
+    fn a_written_system_prompt_is_kept_as_written() {
+        let mut agent = Config::for_tests().agent;
+        agent.system_prompt = Some("  Be brief.\n".into());
+        assert_eq!(
+            agent.normalized().system_prompt.as_deref(),
+            Some("  Be brief.\n")
+        );
+    }
+
+    #[test]
+    fn test_settings_start_from_the_real_defaults() {
+        let defaults = Config::defaults();
+        assert_eq!(defaults.port, 8787);
+        assert_eq!(defaults.storage, StorageKind::Sqlite);
+        assert_eq!(defaults.agent.model, "claude-haiku-4-5");
+        let tests = Config::for_tests();
+        assert_eq!(tests.port, 0);
+        assert_eq!(tests.storage, StorageKind::Memory);
+        // Everything tests do not override is the default.
+        assert_eq!(tests.max_frame_bytes, defaults.max_frame_bytes);
+        assert_eq!(tests.outbound_queue, defaults.outbound_queue);
+        assert_eq!(tests.send_timeout_secs, defaults.send_timeout_secs);
+        assert_eq!(tests.agent.keepalive_secs, defaults.agent.keepalive_secs);
+        assert_eq!(
+            tests.agent.history_messages,
+            defaults.agent.history_messages
+        );
+        assert_eq!(
+            tests.agent.confirm_timeout_secs,
+            defaults.agent.confirm_timeout_secs
+        );
+        assert_eq!(tests.agent.gateway_url, None);
+    }
+}

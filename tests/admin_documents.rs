@@ -3,7 +3,6 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -11,6 +10,14 @@ use smooth_operator::config::Config;
 
 async fn admin_server() -> (smooth_operator::server::ServerHandle, Admin) {
     let server = start_with(admin_config()).await;
+    let admin = Admin::new(&server);
+    (server, admin)
+}
+
+/// An admin server whose store clock moves on at every write, so each stored timestamp is
+/// later than the one before.
+async fn admin_server_stepping() -> (smooth_operator::server::ServerHandle, Admin) {
+    let server = start_with_clock(admin_config(), SteppingClock::shared()).await;
     let admin = Admin::new(&server);
     (server, admin)
 }
@@ -160,7 +167,7 @@ async fn wrong_tokens_are_rejected_never_200() {
 
 #[tokio::test]
 async fn created_then_unchanged_then_updated() {
-    let (_server, admin) = admin_server().await;
+    let (_server, admin) = admin_server_stepping().await;
     let content = "Our returns policy lets you send items back within 30 days.";
     let body = json!({"source": "policies/returns.md", "content": content});
 
@@ -173,8 +180,7 @@ async fn created_then_unchanged_then_updated() {
     assert!(created.get("url").is_none(), "no url given: {created}");
     assert!(created.get("acl").is_none(), "no acl given: {created}");
 
-    // Identical re-post: unchanged, same descriptor (same updatedAt).
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Identical re-post: unchanged, same descriptor (same updatedAt; a rewrite would move it).
     let unchanged = admin.ingest(&body, "unchanged").await;
     assert_eq!(unchanged, created, "unchanged document must be identical");
 
@@ -217,7 +223,7 @@ async fn created_then_unchanged_then_updated() {
 
 #[tokio::test]
 async fn url_and_acl_changes_are_updates() {
-    let (_server, admin) = admin_server().await;
+    let (_server, admin) = admin_server_stepping().await;
     let content = "Shipping takes three business days.";
     let base = json!({"source": "shipping.md", "content": content});
     let first = admin.ingest(&base, "created").await;
@@ -225,7 +231,6 @@ async fn url_and_acl_changes_are_updates() {
     // Adding a url is an update and the url shows.
     let with_url = json!({"source": "shipping.md", "content": content,
                           "url": "https://example.com/shipping"});
-    tokio::time::sleep(Duration::from_millis(20)).await;
     let doc = admin.ingest(&with_url, "updated").await;
     assert_eq!(doc["url"], "https://example.com/shipping", "{doc}");
     assert_eq!(doc["contentHash"], first["contentHash"]);

@@ -2,11 +2,12 @@
 
 mod common;
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use common::*;
 use serde_json::{json, Value};
+use smooth_operator::config::Config;
 use smooth_operator::protocol::MessageDirection::{Inbound, Outbound};
 use smooth_operator::server::ServerHandle;
 use smooth_operator::store::sqlite::SqliteStore;
@@ -646,9 +647,9 @@ async fn messages_before_filters_strictly_older() {
     let mut fx = Fixture::new().await;
     let mut appended = Vec::new();
     for i in 1..=4 {
+        // The fixture store's stepping clock gives each message a later timestamp, so that
+        // "strictly before" is unambiguous.
         appended.push(append_text(&fx.store, &fx.session, Inbound, &format!("m{i}")).await);
-        // Distinct timestamps (microsecond precision) so that "strictly before" is unambiguous.
-        tokio::time::sleep(Duration::from_millis(3)).await;
     }
     let id = |i: usize| appended[i].id.to_string();
     let cut = appended[2].created_at; // m3
@@ -737,4 +738,38 @@ async fn messages_work_on_the_memory_store_too() {
     assert!(event.get("requestId").is_none());
     assert_matches_def("get-conversation-messages", "Response", &event["data"]);
     assert_eq!(event["data"]["messages"], json!([]));
+}
+
+#[tokio::test]
+async fn storage_failures_are_storage_errors_and_the_socket_stays_open() {
+    let store = SqliteStore::open_memory().await.expect("store opens");
+    let server = start_with_store(Config::for_tests(), Arc::new(store.clone())).await;
+    let mut client = Client::connect(&server).await;
+    let session = client.create_session().await;
+    store.close().await;
+
+    let event = client
+        .request(json!({
+            "action": "create_conversation_session",
+            "requestId": "c2",
+            "agentId": AGENT_ID
+        }))
+        .await;
+    assert_error(&event, "STORAGE_ERROR", Some("c2"));
+    assert_eq!(event["error"]["message"], "could not create the session");
+    for (action, message) in [
+        ("get_session", "could not read the session"),
+        ("get_conversation_messages", "could not read the session"),
+    ] {
+        let event = client
+            .request(json!({
+                "action": action,
+                "requestId": action,
+                "sessionId": session["sessionId"]
+            }))
+            .await;
+        assert_error(&event, "STORAGE_ERROR", Some(action));
+        assert_eq!(event["error"]["message"], message, "{event}");
+    }
+    client.assert_alive().await;
 }

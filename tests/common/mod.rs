@@ -3,13 +3,16 @@
 
 pub mod gateway;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use smooth_operator::config::{Config, StorageKind};
 use smooth_operator::protocol::validate;
 use smooth_operator::server::{self, ServerHandle};
+use smooth_operator::store::clock::Clock;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
@@ -35,6 +38,56 @@ pub async fn start_with(mut config: Config) -> ServerHandle {
     config.bind = "127.0.0.1".parse().unwrap();
     config.port = 0;
     server::bind_and_start(config).await.expect("server starts")
+}
+
+/// [`start_with`], its store taking timestamps from `clock`.
+pub async fn start_with_clock(config: Config, clock: Arc<SteppingClock>) -> ServerHandle {
+    let store = smooth_operator::store::open_with_clock(&config, clock)
+        .await
+        .expect("store opens");
+    start_with_store(config, store).await
+}
+
+/// [`start_with`] on a store the test opened (and may break).
+pub async fn start_with_store(
+    mut config: Config,
+    store: smooth_operator::store::DynStore,
+) -> ServerHandle {
+    config.bind = "127.0.0.1".parse().unwrap();
+    config.port = 0;
+    server::bind_and_start_with_store(config, store)
+        .await
+        .expect("server starts")
+}
+
+/// A store clock for tests: real time, except that every reading is at least a millisecond
+/// after the one before, so consecutive writes get distinct, ordered timestamps without the
+/// test sleeping. Share one between stores (e.g. across a restart) to keep that order.
+#[derive(Debug, Default)]
+pub struct SteppingClock {
+    last: std::sync::Mutex<Option<DateTime<Utc>>>,
+}
+
+impl SteppingClock {
+    /// A new clock, ready to share.
+    pub fn shared() -> Arc<SteppingClock> {
+        Arc::new(SteppingClock::default())
+    }
+}
+
+impl Clock for SteppingClock {
+    fn now(&self) -> DateTime<Utc> {
+        let mut last = self.last.lock().unwrap();
+        let now = Utc::now();
+        let next = match *last {
+            Some(previous) if now <= previous + chrono::Duration::milliseconds(1) => {
+                previous + chrono::Duration::milliseconds(1)
+            }
+            _ => now,
+        };
+        *last = Some(next);
+        next
+    }
 }
 
 /// A test WebSocket client.
@@ -191,11 +244,13 @@ pub fn assert_error(event: &Value, code: &str, request_id: Option<&str>) {
 }
 
 /// Opens a second store on the same SQLite file a server was started on, so a test can put
-/// messages into a conversation (no action appends messages yet).
+/// messages into a conversation (no action appends messages yet). Its timestamps come from a
+/// [`SteppingClock`], so messages it appends one after another are strictly ordered in time.
 pub async fn open_store(path: &std::path::Path) -> smooth_operator::store::sqlite::SqliteStore {
     smooth_operator::store::sqlite::SqliteStore::open_file(&path.display().to_string())
         .await
         .expect("second store opens")
+        .with_clock(SteppingClock::shared())
 }
 
 /// Appends a text message to the conversation of `session` (a create ack's `data`): inbound
