@@ -13,7 +13,6 @@
 //! WS text frame ◄─ protocol::encode ◄─ Event ◄──────┘   (validated against spec/ in debug)
 //! ```
 //!
-//! - [`codegen`]: the generator behind `build.rs` (spec → Rust types, lints).
 //! - [`protocol`]: generated types plus decode, encode, validation and event constructors.
 //! - [`server`]: axum router, per-connection reader/writer, graceful shutdown.
 //! - [`handlers`]: one module per action.
@@ -25,7 +24,6 @@
 //! - [`config`]: every setting as an env var and a flag.
 
 pub mod auth;
-pub mod codegen;
 pub mod config;
 pub mod handlers;
 pub mod ingest;

@@ -14,13 +14,15 @@
 //!   `bundle::is_named_type` / `lint::defines_type` do not count, so they are never claimed and
 //!   can collide with a definition name.
 
+mod codegen_support;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
+use codegen_support::codegen::generate;
 use serde_json::{json, Value};
-use smooth_operator::codegen::generate;
 
 const BASE: &str = "https://smooth-operator.invalid/spec/";
 

@@ -1,4 +1,5 @@
-//! Golden-file tests of the protocol generator (`smooth_operator::codegen::generate`).
+//! Golden-file tests of the protocol generator (`codegen::generate`, compiled in from `src/codegen`
+//! through `codegen_support`).
 //!
 //! - `tests/fixtures/codegen/basic/spec/` → `tests/fixtures/codegen/basic/expected.rs`
 //! - `spec/` → `generated/protocol.rs` (the staleness check)
@@ -6,11 +7,13 @@
 //! Regenerate the fixture goldens with `UPDATE_GOLDEN=1 cargo test --test codegen_golden`,
 //! then review the diff. `generated/protocol.rs` is never rewritten here: `cargo build` does that.
 
+mod codegen_support;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use smooth_operator::codegen::{generate, pascal_case};
+use codegen_support::codegen::{generate, pascal_case};
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

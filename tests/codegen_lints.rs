@@ -2,11 +2,13 @@
 //! that `codegen::generate` fails with a message naming the file (as `spec/<path>`), the place
 //! and the offending keyword, so the protocol author knows what to fix.
 
+mod codegen_support;
+
 use std::fs;
 use std::path::Path;
 
+use codegen_support::codegen::generate;
 use serde_json::{json, Value};
-use smooth_operator::codegen::generate;
 
 const BASE: &str = "https://smooth-operator.invalid/spec/";
 
