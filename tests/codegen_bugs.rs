@@ -17,40 +17,11 @@
 mod codegen_support;
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
 
 use codegen_support::codegen::generate;
+use codegen_support::{action, closed_object, object, Spec};
 use serde_json::{json, Value};
-
-const BASE: &str = "https://smooth-operator.invalid/spec/";
-
-fn put(root: &Path, rel: &str, schema: &Value) {
-    let path = root.join(rel);
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, serde_json::to_string_pretty(schema).unwrap()).unwrap();
-}
-
-fn action(wire: &str, extra: Value) -> Value {
-    let mut properties = json!({ "action": { "const": wire } });
-    for (k, v) in extra.as_object().unwrap() {
-        properties[k] = v.clone();
-    }
-    json!({
-        "$id": format!("{BASE}actions/{}.schema.json", wire.replace('_', "-")),
-        "$defs": { "Request": {
-            "type": "object",
-            "additionalProperties": false,
-            "required": ["action"],
-            "properties": properties
-        } }
-    })
-}
-
-fn object(properties: Value) -> Value {
-    json!({ "type": "object", "additionalProperties": false, "properties": properties })
-}
 
 /// Top-level types of a generated file: name → (declaration count, field name → type tokens);
 /// structs, enums and type aliases all count, since they share one namespace.
@@ -80,8 +51,8 @@ fn structs(code: &str) -> BTreeMap<String, (usize, BTreeMap<String, String>)> {
 
 /// Either the generator refuses the spec naming a file, or the output declares every struct once
 /// and still has every listed field somewhere: no two schemas were merged into one type.
-fn assert_no_schema_lost(spec: &Path, fields: &[&str]) {
-    let code = match generate(spec) {
+fn assert_no_schema_lost(spec: &Spec, fields: &[&str]) {
+    let code = match generate(spec.path()) {
         Err(e) => {
             assert!(
                 e.to_string().contains("spec/"),
@@ -107,34 +78,14 @@ fn assert_no_schema_lost(spec: &Path, fields: &[&str]) {
     }
 }
 
-/// A spec with a `ping` action plus the given domain files.
-fn spec_with_domain(files: &[(&str, Value)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    put(
-        dir.path(),
-        "actions/ping.schema.json",
-        &action("ping", json!({})),
-    );
-    for (stem, schema) in files {
-        put(dir.path(), &format!("domain/{stem}.schema.json"), schema);
-    }
-    dir
-}
-
 /// FIXED: bundle.rs only checked the names it assigns itself; typify then derives `{Parent}{Prop}`
 /// names for inline objects without checking them against those. Here the inline `data` object of
 /// `events/pong` (typify: `PongEventData`) meets `domain/pong-event-data` (bundle:
 /// `PongEventData`): `generate` returns Ok with `pub struct PongEventData` declared twice.
 #[test]
 fn derived_name_equal_to_a_definition_name_is_not_duplicated() {
-    let dir = tempfile::tempdir().unwrap();
-    put(
-        dir.path(),
-        "actions/ping.schema.json",
-        &action("ping", json!({})),
-    );
-    put(
-        dir.path(),
+    let spec = Spec::new();
+    spec.put(
         "events/pong.schema.json",
         &json!({
             "type": "object",
@@ -146,12 +97,11 @@ fn derived_name_equal_to_a_definition_name_is_not_duplicated() {
             }
         }),
     );
-    put(
-        dir.path(),
+    spec.put(
         "domain/pong-event-data.schema.json",
         &object(json!({ "b": { "type": "integer" } })),
     );
-    assert_no_schema_lost(dir.path(), &["a", "b"]);
+    assert_no_schema_lost(&spec, &["a", "b"]);
 }
 
 /// FIXED: two inline objects whose derived names coincide are silently merged (the lint only
@@ -160,23 +110,17 @@ fn derived_name_equal_to_a_definition_name_is_not_duplicated() {
 /// its field `y` and accepts the other object's shape.
 #[test]
 fn inline_objects_with_the_same_derived_name_are_not_merged() {
-    let dir = tempfile::tempdir().unwrap();
-    put(
-        dir.path(),
-        "actions/ping.schema.json",
-        &action("ping", json!({})),
-    );
-    put(
-        dir.path(),
-        "domain/conversation.schema.json",
-        &object(json!({ "messageContent": object(json!({ "x": { "type": "string" } })) })),
-    );
-    put(
-        dir.path(),
-        "domain/conversation-message.schema.json",
-        &object(json!({ "content": object(json!({ "y": { "type": "integer" } })) })),
-    );
-    assert_no_schema_lost(dir.path(), &["x", "y"]);
+    let spec = Spec::with_domain(&[
+        (
+            "conversation",
+            object(json!({ "messageContent": object(json!({ "x": { "type": "string" } })) })),
+        ),
+        (
+            "conversation-message",
+            object(json!({ "content": object(json!({ "y": { "type": "integer" } })) })),
+        ),
+    ]);
+    assert_no_schema_lost(&spec, &["x", "y"]);
 }
 
 /// FIXED: the title lint compared nested titles only with each other, not with the names the
@@ -184,21 +128,19 @@ fn inline_objects_with_the_same_derived_name_are_not_merged() {
 /// `Note`) makes typify reuse `Note`: `PingRequest.x` gets `Note`'s fields and loses `z`.
 #[test]
 fn nested_title_equal_to_a_definition_name_is_not_merged() {
-    let dir = tempfile::tempdir().unwrap();
-    put(
-        dir.path(),
+    let spec = Spec::empty();
+    spec.put(
         "actions/ping.schema.json",
         &action(
             "ping",
             json!({ "x": { "title": "Note", "type": "object", "properties": { "z": { "type": "boolean" } } } }),
         ),
     );
-    put(
-        dir.path(),
+    spec.put(
         "domain/note.schema.json",
         &object(json!({ "b": { "type": "integer" } })),
     );
-    assert_no_schema_lost(dir.path(), &["z", "b"]);
+    assert_no_schema_lost(&spec, &["z", "b"]);
 }
 
 /// FIXED: `rewrite_refs` skipped every object key named `const`, `enum`, `default` or `examples` to
@@ -208,30 +150,29 @@ fn nested_title_equal_to_a_definition_name_is_not_merged() {
 #[test]
 fn property_named_like_a_data_keyword_still_gets_its_ref_rewritten() {
     for property in ["default", "const", "enum", "examples"] {
-        let dir = tempfile::tempdir().unwrap();
+        let spec = Spec::empty();
         let mut extra = serde_json::Map::new();
         extra.insert(
             property.to_string(),
             json!({ "$ref": "../domain/note.schema.json" }),
         );
-        put(
-            dir.path(),
+        spec.put(
             "actions/ping.schema.json",
             &action("ping", Value::Object(extra)),
         );
-        put(
-            dir.path(),
+        spec.put(
             "domain/note.schema.json",
             &object(json!({ "b": { "type": "integer" } })),
         );
-        let code = generate(dir.path())
+        let code = generate(spec.path())
             .unwrap_or_else(|e| panic!("property `{property}` with a valid $ref: {e}"));
         let structs = structs(&code);
+        // The property's field (its Rust name may differ, e.g. `const_`), not `request_id`.
         let ty = structs["PingRequest"]
             .1
-            .values()
-            .next()
-            .cloned()
+            .iter()
+            .find(|(name, _)| *name != "request_id")
+            .map(|(_, ty)| ty.clone())
             .unwrap_or_default();
         assert_eq!(ty, "::std::option::Option<Note>", "property `{property}`");
     }
@@ -242,13 +183,9 @@ fn property_named_like_a_data_keyword_still_gets_its_ref_rewritten() {
 /// of returning a `CodegenError` naming the file.
 #[test]
 fn file_name_starting_with_a_digit_is_an_error_not_a_panic() {
-    let dir = tempfile::tempdir().unwrap();
-    put(
-        dir.path(),
-        "actions/2fa.schema.json",
-        &action("2fa", json!({})),
-    );
-    let result = catch_unwind(AssertUnwindSafe(|| generate(dir.path())));
+    let spec = Spec::empty();
+    spec.put("actions/2fa.schema.json", &action("2fa", json!({})));
+    let result = catch_unwind(AssertUnwindSafe(|| generate(spec.path())));
     match result {
         Err(_) => panic!("generate panicked on spec/actions/2fa.schema.json"),
         Ok(Err(e)) => assert!(
@@ -266,12 +203,11 @@ fn file_name_starting_with_a_digit_is_an_error_not_a_panic() {
 /// file's description.
 #[test]
 fn event_variant_doc_comes_from_the_event_file() {
-    let dir = tempfile::tempdir().unwrap();
+    let spec = Spec::empty();
     let mut ping = action("ping", json!({}));
     ping["description"] = json!("ACTION DESCRIPTION");
-    put(dir.path(), "actions/ping.schema.json", &ping);
-    put(
-        dir.path(),
+    spec.put("actions/ping.schema.json", &ping);
+    spec.put(
         "events/ping.schema.json",
         &json!({
             "description": "EVENT DESCRIPTION",
@@ -281,7 +217,7 @@ fn event_variant_doc_comes_from_the_event_file() {
             "properties": { "type": { "const": "ping" } }
         }),
     );
-    let code = generate(dir.path()).expect("generates");
+    let code = generate(spec.path()).expect("generates");
     let file = syn::parse_file(&code).unwrap();
     let event = file
         .items
@@ -297,16 +233,12 @@ fn event_variant_doc_comes_from_the_event_file() {
 
 // ---- FIXED later ----
 
-fn closed_object(field: &str, ty: &str) -> Value {
-    object(json!({ field: { "type": ty } }))
-}
-
 /// FIXED later: an inline object inside `anyOf` is neither titled nor claimed. typify names it
 /// `ConversationMessageContent` (from the property), the same as `conversation-message.content`:
 /// generation succeeds and one type is emitted, so `ConversationMessage.content` loses `y`.
 #[test]
 fn inline_object_under_any_of_is_not_merged() {
-    let dir = spec_with_domain(&[
+    let spec = Spec::with_domain(&[
         (
             "conversation",
             object(
@@ -318,7 +250,7 @@ fn inline_object_under_any_of_is_not_merged() {
             object(json!({ "content": closed_object("y", "integer") })),
         ),
     ]);
-    assert_no_schema_lost(dir.path(), &["x", "y"]);
+    assert_no_schema_lost(&spec, &["x", "y"]);
 }
 
 /// FIXED later: an inline object as `additionalProperties` (typify: `{Parent}{Prop}Value`) is not
@@ -326,7 +258,7 @@ fn inline_object_under_any_of_is_not_merged() {
 /// `pub struct ConversationMessagesValue`, and the generated file does not compile.
 #[test]
 fn inline_object_under_additional_properties_is_not_duplicated() {
-    let dir = spec_with_domain(&[
+    let spec = Spec::with_domain(&[
         (
             "conversation",
             object(
@@ -335,28 +267,28 @@ fn inline_object_under_additional_properties_is_not_duplicated() {
         ),
         ("conversation-messages-value", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(dir.path(), &["x", "y"]);
+    assert_no_schema_lost(&spec, &["x", "y"]);
 }
 
 /// FIXED later: the `items` of a file-root array (typify: `{Name}Item`) is not claimed; with
 /// `domain/list-item` there are two `pub struct ListItem`.
 #[test]
 fn root_array_items_are_not_duplicated() {
-    let dir = spec_with_domain(&[
+    let spec = Spec::with_domain(&[
         (
             "list",
             json!({ "type": "array", "items": closed_object("x", "string") }),
         ),
         ("list-item", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(dir.path(), &["x", "y"]);
+    assert_no_schema_lost(&spec, &["x", "y"]);
 }
 
 /// FIXED later: items of nested arrays (typify: `{Parent}{Prop}ItemItem`) are not claimed; with
 /// `domain/board-grid-item-item` there are two `pub struct BoardGridItemItem`.
 #[test]
 fn nested_array_items_are_not_duplicated() {
-    let dir = spec_with_domain(&[
+    let spec = Spec::with_domain(&[
         (
             "board",
             object(
@@ -365,7 +297,7 @@ fn nested_array_items_are_not_duplicated() {
         ),
         ("board-grid-item-item", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(dir.path(), &["x", "y"]);
+    assert_no_schema_lost(&spec, &["x", "y"]);
 }
 
 /// FIXED later: a nested `"title": "my part"` is claimed as `My part` (`pascal_case` only splits on `-`
@@ -373,7 +305,7 @@ fn nested_array_items_are_not_duplicated() {
 /// goes unnoticed and `Thing.a` is typed with `MyPart`'s fields, losing `x`.
 #[test]
 fn title_with_spaces_is_claimed_under_the_name_typify_uses() {
-    let dir = spec_with_domain(&[
+    let spec = Spec::with_domain(&[
         (
             "thing",
             object(
@@ -382,7 +314,7 @@ fn title_with_spaces_is_claimed_under_the_name_typify_uses() {
         ),
         ("my-part", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(dir.path(), &["x", "y"]);
+    assert_no_schema_lost(&spec, &["x", "y"]);
 }
 
 // ---- OPEN ----
@@ -391,7 +323,7 @@ fn title_with_spaces_is_claimed_under_the_name_typify_uses() {
 /// claimed; next to `domain/citation-snippet` (struct `CitationSnippet`) both are emitted.
 #[test]
 fn constrained_string_newtype_is_not_duplicated() {
-    let dir = spec_with_domain(&[
+    let spec = Spec::with_domain(&[
         (
             "citation",
             object(
@@ -400,14 +332,14 @@ fn constrained_string_newtype_is_not_duplicated() {
         ),
         ("citation-snippet", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(dir.path(), &["x", "y"]);
+    assert_no_schema_lost(&spec, &["x", "y"]);
 }
 
 /// OPEN: a `oneOf` property becomes the enum `ThingContent`, which is not claimed; next to
 /// `domain/thing-content` (struct `ThingContent`) both are emitted.
 #[test]
 fn one_of_property_enum_is_not_duplicated() {
-    let dir = spec_with_domain(&[
+    let spec = Spec::with_domain(&[
         (
             "thing",
             json!({
@@ -424,14 +356,14 @@ fn one_of_property_enum_is_not_duplicated() {
         ),
         ("thing-content", closed_object("z", "integer")),
     ]);
-    assert_no_schema_lost(dir.path(), &["x", "y", "z"]);
+    assert_no_schema_lost(&spec, &["x", "y", "z"]);
 }
 
 /// OPEN: a property with `type: ["string", "integer"]` becomes the enum `CellValue`, which is not
 /// claimed; next to `domain/cell-value` (struct `CellValue`) both are emitted.
 #[test]
 fn multi_type_property_enum_is_not_duplicated() {
-    let dir = spec_with_domain(&[
+    let spec = Spec::with_domain(&[
         (
             "cell",
             object(
@@ -440,5 +372,5 @@ fn multi_type_property_enum_is_not_duplicated() {
         ),
         ("cell-value", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(dir.path(), &["x", "y"]);
+    assert_no_schema_lost(&spec, &["x", "y"]);
 }
