@@ -1,18 +1,20 @@
-//! Generator defects found while writing the golden and lint tests. Each test states the correct
-//! behaviour (a fix may either generate correct types or reject the spec with an error naming the
-//! file, whichever the test allows).
+//! Generator defects found while writing the golden and lint tests. All of them are fixed; each
+//! test stays as a regression test and states the correct behaviour (the generator may either
+//! generate correct types or refuse the spec with an error naming the files involved, whichever
+//! the test allows).
 //!
-//! - "FIXED" tests were failing against the generator of 6d2f8bf and pass since cc3959b; they stay
-//!   as regression tests.
-//! - "FIXED later" tests failed against cc3959b (`bundle::name_inline_types` named and claimed
-//!   only inline types directly under `properties.<p>` and `properties.<p>.items`, and claimed
-//!   author titles via `pascal_case` while typify converts them its own way) and pass with the
-//!   `lint::Place` rule that rejects inline objects/enums elsewhere and non-PascalCase titles.
-//! - "OPEN" tests fail: typify also creates named types `{Parent}{Prop}` for properties that are
-//!   neither objects nor enums — constrained strings (`minLength`/`maxLength`/`pattern` →
-//!   newtype), `oneOf`/`anyOf` unions and multi-type `type: [..]` (→ enum) — which
-//!   `bundle::is_named_type` / `lint::defines_type` do not count, so they are never claimed and
-//!   can collide with a definition name.
+//! - Fixed in cc3959b (they failed against 6d2f8bf): derived names checked against definition
+//!   names, nested titles checked against definition names, `$ref`s rewritten under properties
+//!   named like data keywords, stems starting with a digit refused, per-kind variant docs.
+//! - Fixed in 57c7977 (they failed against cc3959b, whose `bundle::name_inline_types` named and
+//!   claimed only inline types directly under `properties.<p>` and `properties.<p>.items`, and
+//!   claimed author titles via `pascal_case` while typify converts them its own way): the
+//!   `lint::Place` rule refuses inline objects/enums anywhere else, and titles must be PascalCase.
+//! - Fixed in c2d8f17 (they failed against 57c7977): typify also creates named types
+//!   `{Parent}{Prop}` for properties that are neither objects nor enums — constrained strings
+//!   (`minLength`/`maxLength`/`pattern` → newtype), `oneOf`/`anyOf` unions and multi-type
+//!   `type: [..]` (→ enum). `bundle::defines_named_type` (also behind `lint::defines_type`) now
+//!   counts them, so they are claimed and collision-checked like objects and enums.
 
 mod codegen_support;
 
@@ -49,14 +51,32 @@ fn structs(code: &str) -> BTreeMap<String, (usize, BTreeMap<String, String>)> {
     out
 }
 
-/// Either the generator refuses the spec naming a file, or the output declares every struct once
-/// and still has every listed field somewhere: no two schemas were merged into one type.
-fn assert_no_schema_lost(spec: &Spec, fields: &[&str]) {
+/// No two schemas were merged into one type: either the generator refuses the spec for the
+/// reason the test is about, or the output declares every type once and still has every listed
+/// field in some struct.
+///
+/// A refusal passes only when its message names every file in `files` (as `spec/<file>`: both
+/// files whose definitions collide, or the file holding a construct the generator cannot name)
+/// and contains `definition` (the colliding type name in backticks, or `at <pointer>:` for the
+/// refused construct). Any other error fails the test.
+fn assert_no_schema_lost(spec: &Spec, files: &[&str], definition: &str, fields: &[&str]) {
+    assert!(
+        !files.is_empty() && !definition.is_empty(),
+        "say what a refusal must name"
+    );
     let code = match generate(spec.path()) {
         Err(e) => {
+            let e = e.to_string();
+            for file in files {
+                let file = format!("spec/{file}");
+                assert!(
+                    e.contains(&file),
+                    "the generator refused the spec without naming {file}: {e}"
+                );
+            }
             assert!(
-                e.to_string().contains("spec/"),
-                "a rejection must name the file: {e}"
+                e.contains(definition),
+                "the generator refused the spec without naming {definition}: {e}"
             );
             return;
         }
@@ -78,10 +98,13 @@ fn assert_no_schema_lost(spec: &Spec, fields: &[&str]) {
     }
 }
 
-/// FIXED: bundle.rs only checked the names it assigns itself; typify then derives `{Parent}{Prop}`
-/// names for inline objects without checking them against those. Here the inline `data` object of
-/// `events/pong` (typify: `PongEventData`) meets `domain/pong-event-data` (bundle:
-/// `PongEventData`): `generate` returns Ok with `pub struct PongEventData` declared twice.
+// ---- fixed in cc3959b ----
+
+/// Fixed in cc3959b: bundle.rs only checked the names it assigns itself; typify then derived
+/// `{Parent}{Prop}` names for inline objects without checking them against those. Here the inline
+/// `data` object of `events/pong` (typify: `PongEventData`) meets `domain/pong-event-data`
+/// (bundle: `PongEventData`): `generate` returned Ok with `pub struct PongEventData` declared
+/// twice.
 #[test]
 fn derived_name_equal_to_a_definition_name_is_not_duplicated() {
     let spec = Spec::new();
@@ -101,13 +124,21 @@ fn derived_name_equal_to_a_definition_name_is_not_duplicated() {
         "domain/pong-event-data.schema.json",
         &object(json!({ "b": { "type": "integer" } })),
     );
-    assert_no_schema_lost(&spec, &["a", "b"]);
+    assert_no_schema_lost(
+        &spec,
+        &[
+            "events/pong.schema.json",
+            "domain/pong-event-data.schema.json",
+        ],
+        "`PongEventData`",
+        &["a", "b"],
+    );
 }
 
-/// FIXED: two inline objects whose derived names coincide are silently merged (the lint only
-/// catches equal `title`s). `conversation.messageContent` and `conversation-message.content` are
-/// both `ConversationMessageContent`; one type is emitted, so `ConversationMessage.content` loses
-/// its field `y` and accepts the other object's shape.
+/// Fixed in cc3959b: two inline objects whose derived names coincide were silently merged (the
+/// lint only caught equal `title`s). `conversation.messageContent` and
+/// `conversation-message.content` are both `ConversationMessageContent`; one type was emitted, so
+/// `ConversationMessage.content` lost its field `y` and accepted the other object's shape.
 #[test]
 fn inline_objects_with_the_same_derived_name_are_not_merged() {
     let spec = Spec::with_domain(&[
@@ -120,12 +151,21 @@ fn inline_objects_with_the_same_derived_name_are_not_merged() {
             object(json!({ "content": object(json!({ "y": { "type": "integer" } })) })),
         ),
     ]);
-    assert_no_schema_lost(&spec, &["x", "y"]);
+    assert_no_schema_lost(
+        &spec,
+        &[
+            "domain/conversation.schema.json",
+            "domain/conversation-message.schema.json",
+        ],
+        "`ConversationMessageContent`",
+        &["x", "y"],
+    );
 }
 
-/// FIXED: the title lint compared nested titles only with each other, not with the names the
-/// bundle gives definitions. A nested `"title": "Note"` next to `domain/note.schema.json` (type
-/// `Note`) makes typify reuse `Note`: `PingRequest.x` gets `Note`'s fields and loses `z`.
+/// Fixed in cc3959b: the title lint compared nested titles only with each other, not with the
+/// names the bundle gives definitions. A nested `"title": "Note"` next to
+/// `domain/note.schema.json` (type `Note`) made typify reuse `Note`: `PingRequest.x` got `Note`'s
+/// fields and lost `z`.
 #[test]
 fn nested_title_equal_to_a_definition_name_is_not_merged() {
     let spec = Spec::empty();
@@ -140,13 +180,18 @@ fn nested_title_equal_to_a_definition_name_is_not_merged() {
         "domain/note.schema.json",
         &object(json!({ "b": { "type": "integer" } })),
     );
-    assert_no_schema_lost(&spec, &["z", "b"]);
+    assert_no_schema_lost(
+        &spec,
+        &["actions/ping.schema.json", "domain/note.schema.json"],
+        "`Note`",
+        &["z", "b"],
+    );
 }
 
-/// FIXED: `rewrite_refs` skipped every object key named `const`, `enum`, `default` or `examples` to
-/// avoid rewriting data, but it also skips *properties* with those names. A property called
-/// `default` holding a cross-file `$ref` reaches typify unrewritten and typify panics ("external
-/// references are not supported"), so a valid spec is rejected.
+/// Fixed in cc3959b: `rewrite_refs` skipped every object key named `const`, `enum`, `default` or
+/// `examples` to avoid rewriting data, but it also skipped *properties* with those names. A
+/// property called `default` holding a cross-file `$ref` reached typify unrewritten and typify
+/// panicked ("external references are not supported"), so a valid spec was rejected.
 #[test]
 fn property_named_like_a_data_keyword_still_gets_its_ref_rewritten() {
     for property in ["default", "const", "enum", "examples"] {
@@ -178,9 +223,9 @@ fn property_named_like_a_data_keyword_still_gets_its_ref_rewritten() {
     }
 }
 
-/// FIXED: file names could start with a digit (the kebab-case check allows `[a-z0-9-]`), but the
-/// generated identifiers cannot, and `generate` panics (outside its typify `catch_unwind`) instead
-/// of returning a `CodegenError` naming the file.
+/// Fixed in cc3959b: file names could start with a digit (the kebab-case check allows
+/// `[a-z0-9-]`), but the generated identifiers cannot, and `generate` panicked (outside its typify
+/// `catch_unwind`) instead of returning a `CodegenError` naming the file.
 #[test]
 fn file_name_starting_with_a_digit_is_an_error_not_a_panic() {
     let spec = Spec::empty();
@@ -198,9 +243,9 @@ fn file_name_starting_with_a_digit_is_an_error_not_a_panic() {
     }
 }
 
-/// FIXED (docs): `frame_enum` looked up a variant's doc comment by wire name among all non-domain
-/// files, so when an action and an event share a wire name the `Event` variant gets the action
-/// file's description.
+/// Fixed in cc3959b (docs): `frame_enum` looked up a variant's doc comment by wire name among all
+/// non-domain files, so when an action and an event shared a wire name the `Event` variant got the
+/// action file's description.
 #[test]
 fn event_variant_doc_comes_from_the_event_file() {
     let spec = Spec::empty();
@@ -231,11 +276,12 @@ fn event_variant_doc_comes_from_the_event_file() {
     assert!(doc.contains("EVENT DESCRIPTION"), "Event::Ping doc: {doc}");
 }
 
-// ---- FIXED later ----
+// ---- fixed in 57c7977 ----
 
-/// FIXED later: an inline object inside `anyOf` is neither titled nor claimed. typify names it
-/// `ConversationMessageContent` (from the property), the same as `conversation-message.content`:
-/// generation succeeds and one type is emitted, so `ConversationMessage.content` loses `y`.
+/// Fixed in 57c7977: an inline object inside `anyOf` was neither titled nor claimed. typify named
+/// it `ConversationMessageContent` (from the property), the same as
+/// `conversation-message.content`: generation succeeded and one type was emitted, so
+/// `ConversationMessage.content` lost `y`.
 #[test]
 fn inline_object_under_any_of_is_not_merged() {
     let spec = Spec::with_domain(&[
@@ -250,12 +296,17 @@ fn inline_object_under_any_of_is_not_merged() {
             object(json!({ "content": closed_object("y", "integer") })),
         ),
     ]);
-    assert_no_schema_lost(&spec, &["x", "y"]);
+    assert_no_schema_lost(
+        &spec,
+        &["domain/conversation.schema.json"],
+        "at /properties/messageContent/anyOf/0:",
+        &["x", "y"],
+    );
 }
 
-/// FIXED later: an inline object as `additionalProperties` (typify: `{Parent}{Prop}Value`) is not
-/// claimed; next to `domain/conversation-messages-value` both are emitted as
-/// `pub struct ConversationMessagesValue`, and the generated file does not compile.
+/// Fixed in 57c7977: an inline object as `additionalProperties` (typify: `{Parent}{Prop}Value`) was
+/// not claimed; next to `domain/conversation-messages-value` both were emitted as
+/// `pub struct ConversationMessagesValue`, and the generated file did not compile.
 #[test]
 fn inline_object_under_additional_properties_is_not_duplicated() {
     let spec = Spec::with_domain(&[
@@ -267,11 +318,16 @@ fn inline_object_under_additional_properties_is_not_duplicated() {
         ),
         ("conversation-messages-value", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(&spec, &["x", "y"]);
+    assert_no_schema_lost(
+        &spec,
+        &["domain/conversation.schema.json"],
+        "at /properties/messages/additionalProperties:",
+        &["x", "y"],
+    );
 }
 
-/// FIXED later: the `items` of a file-root array (typify: `{Name}Item`) is not claimed; with
-/// `domain/list-item` there are two `pub struct ListItem`.
+/// Fixed in 57c7977: the `items` of a file-root array (typify: `{Name}Item`) was not claimed; with
+/// `domain/list-item` there were two `pub struct ListItem`.
 #[test]
 fn root_array_items_are_not_duplicated() {
     let spec = Spec::with_domain(&[
@@ -281,11 +337,16 @@ fn root_array_items_are_not_duplicated() {
         ),
         ("list-item", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(&spec, &["x", "y"]);
+    assert_no_schema_lost(
+        &spec,
+        &["domain/list.schema.json"],
+        "at /items:",
+        &["x", "y"],
+    );
 }
 
-/// FIXED later: items of nested arrays (typify: `{Parent}{Prop}ItemItem`) are not claimed; with
-/// `domain/board-grid-item-item` there are two `pub struct BoardGridItemItem`.
+/// Fixed in 57c7977: items of nested arrays (typify: `{Parent}{Prop}ItemItem`) were not claimed;
+/// with `domain/board-grid-item-item` there were two `pub struct BoardGridItemItem`.
 #[test]
 fn nested_array_items_are_not_duplicated() {
     let spec = Spec::with_domain(&[
@@ -297,12 +358,18 @@ fn nested_array_items_are_not_duplicated() {
         ),
         ("board-grid-item-item", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(&spec, &["x", "y"]);
+    assert_no_schema_lost(
+        &spec,
+        &["domain/board.schema.json"],
+        "at /properties/grid/items/items:",
+        &["x", "y"],
+    );
 }
 
-/// FIXED later: a nested `"title": "my part"` is claimed as `My part` (`pascal_case` only splits on `-`
-/// and `_`) but typify names the type `MyPart`, so the collision with `domain/my-part` (`MyPart`)
-/// goes unnoticed and `Thing.a` is typed with `MyPart`'s fields, losing `x`.
+/// Fixed in 57c7977: a nested `"title": "my part"` was claimed as `My part` (`pascal_case` only
+/// splits on `-` and `_`) but typify names the type `MyPart`, so the collision with
+/// `domain/my-part` (`MyPart`) went unnoticed and `Thing.a` was typed with `MyPart`'s fields,
+/// losing `x`.
 #[test]
 fn title_with_spaces_is_claimed_under_the_name_typify_uses() {
     let spec = Spec::with_domain(&[
@@ -314,13 +381,19 @@ fn title_with_spaces_is_claimed_under_the_name_typify_uses() {
         ),
         ("my-part", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(&spec, &["x", "y"]);
+    assert_no_schema_lost(
+        &spec,
+        &["domain/thing.schema.json"],
+        "at /properties/a:",
+        &["x", "y"],
+    );
 }
 
-// ---- OPEN ----
+// ---- fixed in c2d8f17 ----
 
-/// OPEN: a string property with `maxLength` becomes the newtype `CitationSnippet`, which is not
-/// claimed; next to `domain/citation-snippet` (struct `CitationSnippet`) both are emitted.
+/// Fixed in c2d8f17: a string property with `maxLength` becomes the newtype `CitationSnippet`,
+/// which was not claimed; next to `domain/citation-snippet` (struct `CitationSnippet`) both were
+/// emitted.
 #[test]
 fn constrained_string_newtype_is_not_duplicated() {
     let spec = Spec::with_domain(&[
@@ -332,11 +405,19 @@ fn constrained_string_newtype_is_not_duplicated() {
         ),
         ("citation-snippet", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(&spec, &["x", "y"]);
+    assert_no_schema_lost(
+        &spec,
+        &[
+            "domain/citation.schema.json",
+            "domain/citation-snippet.schema.json",
+        ],
+        "`CitationSnippet`",
+        &["x", "y"],
+    );
 }
 
-/// OPEN: a `oneOf` property becomes the enum `ThingContent`, which is not claimed; next to
-/// `domain/thing-content` (struct `ThingContent`) both are emitted.
+/// Fixed in c2d8f17: a `oneOf` property becomes the enum `ThingContent`, which was not claimed;
+/// next to `domain/thing-content` (struct `ThingContent`) both were emitted.
 #[test]
 fn one_of_property_enum_is_not_duplicated() {
     let spec = Spec::with_domain(&[
@@ -356,11 +437,19 @@ fn one_of_property_enum_is_not_duplicated() {
         ),
         ("thing-content", closed_object("z", "integer")),
     ]);
-    assert_no_schema_lost(&spec, &["x", "y", "z"]);
+    assert_no_schema_lost(
+        &spec,
+        &[
+            "domain/thing.schema.json",
+            "domain/thing-content.schema.json",
+        ],
+        "`ThingContent`",
+        &["x", "y", "z"],
+    );
 }
 
-/// OPEN: a property with `type: ["string", "integer"]` becomes the enum `CellValue`, which is not
-/// claimed; next to `domain/cell-value` (struct `CellValue`) both are emitted.
+/// Fixed in c2d8f17: a property with `type: ["string", "integer"]` becomes the enum `CellValue`,
+/// which was not claimed; next to `domain/cell-value` (struct `CellValue`) both were emitted.
 #[test]
 fn multi_type_property_enum_is_not_duplicated() {
     let spec = Spec::with_domain(&[
@@ -372,5 +461,10 @@ fn multi_type_property_enum_is_not_duplicated() {
         ),
         ("cell-value", closed_object("y", "integer")),
     ]);
-    assert_no_schema_lost(&spec, &["x", "y"]);
+    assert_no_schema_lost(
+        &spec,
+        &["domain/cell.schema.json", "domain/cell-value.schema.json"],
+        "`CellValue`",
+        &["x", "y"],
+    );
 }
