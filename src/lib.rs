@@ -46,7 +46,6 @@
 //! tests include it by path, so the server never compiles or links it.
 
 pub mod auth;
-pub mod codegen;
 pub mod config;
 pub mod handlers;
 pub mod ingest;

@@ -1,16 +1,20 @@
-//! Golden-file tests of the protocol generator (`smooth_operator::codegen::generate`).
+//! Golden-file tests of the protocol generator (`codegen::generate`, compiled in from `src/codegen`
+//! through `codegen_support`).
 //!
 //! - `tests/fixtures/codegen/basic/spec/` → `tests/fixtures/codegen/basic/expected.rs`
-//! - `spec/` → `generated/protocol.rs` (the staleness check)
+//! - `spec/`: generation is deterministic and covers every file (its structure, not its text)
 //!
 //! Regenerate the fixture goldens with `UPDATE_GOLDEN=1 cargo test --test codegen_golden`,
-//! then review the diff. `generated/protocol.rs` is never rewritten here: `cargo build` does that.
+//! then review the diff. `generated/protocol.rs` is never rewritten here: `cargo build` does that,
+//! and CI (`.ci/run`) fails when that leaves `generated/` different from what is committed.
+
+mod codegen_support;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use smooth_operator::codegen::{generate, pascal_case};
+use codegen_support::codegen::{generate, pascal_case};
 
 fn manifest_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -344,18 +348,6 @@ fn basic_spec_follows_the_naming_rules() {
 }
 
 // ---- the real spec ----
-
-#[test]
-fn real_spec_matches_checked_in_generated_protocol() {
-    let code = generate_ok(&manifest_dir().join("spec"));
-    let checked_in = fs::read_to_string(manifest_dir().join("generated/protocol.rs"))
-        .expect("generated/protocol.rs exists");
-    assert!(
-        code == checked_in,
-        "generated/protocol.rs is stale (run `cargo build` and commit it):\n{}",
-        first_difference(&checked_in, &code)
-    );
-}
 
 #[test]
 fn real_spec_generation_is_deterministic() {

@@ -10,11 +10,13 @@
 //! Refresh the golden with `UPDATE_GOLDEN=1` and the expected compiler output with
 //! `TRYBUILD=overwrite`, then review both.
 
+mod codegen_support;
+
 use std::fs;
 use std::path::Path;
 use std::sync::Mutex;
 
-use smooth_operator::codegen::generate;
+use codegen_support::codegen::generate;
 
 /// The golden test may rewrite a file the trybuild test compiles; never run them concurrently.
 static UI_FILES: Mutex<()> = Mutex::new(());

@@ -1,13 +1,14 @@
 //! The knowledge folder ingested at start-up (`SMOOTH_AGENT_KNOWLEDGE_DIR`), across restarts,
-//! and embeddings sent to the gateway's `/embeddings` when an embedding model is configured.
+//! and embeddings sent to the gateway's `/embeddings` when an embedding model is configured (the
+//! gateway is the common mock, `common::gateway`).
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::gateway::MockGateway;
 use common::*;
 use serde_json::{json, Value};
 use smooth_operator::config::Config;
@@ -333,117 +334,17 @@ async fn missing_knowledge_dir_fails_start_naming_the_path() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Embeddings against a local mock gateway
+// Embeddings against the mock gateway
 // ---------------------------------------------------------------------------------------------
 
-/// What the mock embeddings endpoint saw.
-#[derive(Default)]
-struct Seen {
-    requests: Vec<Value>,
-    paths: Vec<String>,
-}
-
-#[derive(Clone)]
-struct Mock {
-    seen: Arc<Mutex<Seen>>,
-    fail: bool,
-}
-
-const DIMS: usize = 64;
-
-/// Deterministic hashed bag-of-words vector (FNV-1a per lowercase word), L2-normalized.
-fn embed(text: &str) -> Vec<f32> {
-    let mut v = vec![0f32; DIMS];
-    for word in text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        let mut h: u64 = 0xcbf29ce484222325;
-        for b in word.to_lowercase().bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-        v[(h % DIMS as u64) as usize] += 1.0;
+/// The common mock gateway, its `/v1/embeddings` answering 500 when `fail` is set (each request
+/// is still recorded).
+async fn start_mock(fail: bool) -> MockGateway {
+    let gateway = MockGateway::start(Vec::new()).await;
+    if fail {
+        gateway.fail_embeddings();
     }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        v.iter_mut().for_each(|x| *x /= norm);
-    }
-    v
-}
-
-async fn embeddings(
-    axum::extract::State(mock): axum::extract::State<Mock>,
-    uri: axum::http::Uri,
-    axum::Json(body): axum::Json<Value>,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    {
-        let mut seen = mock.seen.lock().unwrap();
-        seen.requests.push(body.clone());
-        seen.paths.push(uri.path().to_string());
-    }
-    if mock.fail {
-        return (
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            axum::Json(json!({"error": {"message": "boom"}})),
-        )
-            .into_response();
-    }
-    let inputs: Vec<String> = match &body["input"] {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items
-            .iter()
-            .map(|i| i.as_str().unwrap_or_default().to_string())
-            .collect(),
-        _ => Vec::new(),
-    };
-    let data: Vec<Value> = inputs
-        .iter()
-        .enumerate()
-        .map(|(i, text)| json!({"object": "embedding", "index": i, "embedding": embed(text)}))
-        .collect();
-    axum::Json(json!({
-        "object": "list",
-        "data": data,
-        "model": body["model"],
-        "usage": {"prompt_tokens": 1, "total_tokens": 1}
-    }))
-    .into_response()
-}
-
-/// Starts the mock; returns its base URL (`http://127.0.0.1:port/v1`) and what it saw.
-async fn start_mock(fail: bool) -> (String, Arc<Mutex<Seen>>) {
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let mock = Mock {
-        seen: Arc::clone(&seen),
-        fail,
-    };
-    let app = axum::Router::new()
-        .route("/v1/embeddings", axum::routing::post(embeddings))
-        .with_state(mock);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("mock binds");
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(listener, app).await.expect("mock serves");
-    });
-    (format!("http://{addr}/v1"), seen)
-}
-
-fn embedded_inputs(seen: &Seen) -> Vec<String> {
-    seen.requests
-        .iter()
-        .flat_map(|r| match &r["input"] {
-            Value::String(s) => vec![s.clone()],
-            Value::Array(items) => items
-                .iter()
-                .map(|i| i.as_str().unwrap_or_default().to_string())
-                .collect(),
-            _ => Vec::new(),
-        })
-        .collect()
+    gateway
 }
 
 fn embedding_config(gateway: &str) -> Config {
@@ -455,8 +356,8 @@ fn embedding_config(gateway: &str) -> Config {
 
 #[tokio::test]
 async fn ingest_embeds_chunks_once() {
-    let (gateway, seen) = start_mock(false).await;
-    let server = start_with(embedding_config(&gateway)).await;
+    let gateway = start_mock(false).await;
+    let server = start_with(embedding_config(&gateway.base_url())).await;
     let admin = Admin::new(&server);
 
     let paragraphs: Vec<String> = (0..30)
@@ -468,13 +369,13 @@ async fn ingest_embeds_chunks_once() {
     let chunks = doc["chunks"].as_u64().unwrap() as usize;
     assert!(chunks >= 2, "{doc}");
     let after_create = {
-        let seen = seen.lock().unwrap();
-        assert!(!seen.requests.is_empty(), "no /embeddings request was sent");
-        for (request, path) in seen.requests.iter().zip(&seen.paths) {
-            assert_eq!(path, "/v1/embeddings");
-            assert_eq!(request["model"], "embed-test-1", "{request}");
+        // The mock records only what arrives at `/v1/embeddings`.
+        let requests = gateway.embedding_requests();
+        assert!(!requests.is_empty(), "no /embeddings request was sent");
+        for request in &requests {
+            assert_eq!(request.body["model"], "embed-test-1", "{}", request.body);
         }
-        let inputs = embedded_inputs(&seen);
+        let inputs = gateway.embedded_inputs();
         assert!(
             inputs.len() >= chunks,
             "{} inputs embedded for {chunks} chunks",
@@ -487,13 +388,13 @@ async fn ingest_embeds_chunks_once() {
                 "paragraph not embedded: {paragraph}"
             );
         }
-        seen.requests.len()
+        requests.len()
     };
 
     // Unchanged re-post: nothing is re-embedded.
     admin.ingest(&body, "unchanged").await;
     assert_eq!(
-        seen.lock().unwrap().requests.len(),
+        gateway.embedding_requests().len(),
         after_create,
         "an unchanged document was re-embedded"
     );
@@ -505,16 +406,14 @@ async fn ingest_embeds_chunks_once() {
             "updated",
         )
         .await;
-    {
-        let seen = seen.lock().unwrap();
-        assert!(
-            seen.requests.len() > after_create,
-            "update was not embedded"
-        );
-        assert!(embedded_inputs(&seen)
-            .iter()
-            .any(|i| i.contains("Tugboats push ships")));
-    }
+    assert!(
+        gateway.embedding_requests().len() > after_create,
+        "update was not embedded"
+    );
+    assert!(gateway
+        .embedded_inputs()
+        .iter()
+        .any(|i| i.contains("Tugboats push ships")));
 
     // Lexical search still works with embeddings on.
     let hits = admin.search("tugboats", None).await;
@@ -529,8 +428,8 @@ async fn ingest_embeds_chunks_once() {
 
 #[tokio::test]
 async fn failing_embeddings_endpoint_falls_back_to_lexical() {
-    let (gateway, seen) = start_mock(true).await;
-    let server = start_with(embedding_config(&gateway)).await;
+    let gateway = start_mock(true).await;
+    let server = start_with(embedding_config(&gateway.base_url())).await;
     let admin = Admin::new(&server);
     let answer = admin
         .post_document(&json!({"source": "owls.md", "content": "Barn owls hunt at night."}))
@@ -538,7 +437,7 @@ async fn failing_embeddings_endpoint_falls_back_to_lexical() {
     assert_eq!(answer.status, 201, "{answer:?}");
     assert_eq!(answer.body["outcome"], "created");
     assert!(
-        !seen.lock().unwrap().requests.is_empty(),
+        !gateway.embedding_requests().is_empty(),
         "the embeddings endpoint was not tried"
     );
     let hits = admin.search("owl", None).await;
@@ -548,7 +447,7 @@ async fn failing_embeddings_endpoint_falls_back_to_lexical() {
 
 #[tokio::test]
 async fn folder_ingest_embeds_and_restart_does_not_reembed() {
-    let (gateway, seen) = start_mock(false).await;
+    let gateway = start_mock(false).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let knowledge = tmp.path().join("kb");
     let db = tmp.path().join("kb.db");
@@ -561,17 +460,17 @@ async fn folder_ingest_embeds_and_restart_does_not_reembed() {
         config.agent.knowledge_dir = Some(knowledge.clone());
         config
     };
-    let server: ServerHandle = start_with(config(&gateway)).await;
-    let first = seen.lock().unwrap().requests.len();
+    let server: ServerHandle = start_with(config(&gateway.base_url())).await;
+    let first = gateway.embedding_requests().len();
     assert!(first >= 1, "folder documents were not embedded");
-    let inputs = embedded_inputs(&seen.lock().unwrap());
+    let inputs = gateway.embedded_inputs();
     assert!(inputs.iter().any(|i| i.contains("Lighthouses")));
     assert!(inputs.iter().any(|i| i.contains("Buoys")));
     server.shutdown().await.expect("clean shutdown");
 
-    let server = start_with(config(&gateway)).await;
+    let server = start_with(config(&gateway.base_url())).await;
     assert_eq!(
-        seen.lock().unwrap().requests.len(),
+        gateway.embedding_requests().len(),
         first,
         "restart re-embedded unchanged files"
     );
@@ -582,8 +481,8 @@ async fn folder_ingest_embeds_and_restart_does_not_reembed() {
 
 #[tokio::test]
 async fn identical_repost_after_failed_embedding_is_unchanged() {
-    let (gateway, _seen) = start_mock(true).await;
-    let server = start_with(embedding_config(&gateway)).await;
+    let gateway = start_mock(true).await;
+    let server = start_with(embedding_config(&gateway.base_url())).await;
     let admin = Admin::new(&server);
     let body = json!({"source": "owls.md", "content": "Barn owls hunt at night."});
     let first = admin.ingest(&body, "created").await;
@@ -634,13 +533,13 @@ async fn empty_and_unusual_files_do_not_stop_start_up() {
 
 #[tokio::test]
 async fn restart_with_failing_embeddings_keeps_folder_documents_unchanged() {
-    let (gateway, _seen) = start_mock(true).await;
+    let gateway = start_mock(true).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let knowledge = tmp.path().join("kb");
     let db = tmp.path().join("kb.db");
     write(&knowledge, "a.md", "Lighthouses warn sailors of rocks.");
     let config = || {
-        let mut config = embedding_config(&gateway);
+        let mut config = embedding_config(&gateway.base_url());
         config.storage = smooth_operator::config::StorageKind::Sqlite;
         config.database_url = db.display().to_string();
         config.agent.knowledge_dir = Some(knowledge.clone());

@@ -1,7 +1,8 @@
 //! The protocol code generator: turns the JSON Schemas under `spec/` into Rust types.
 //!
 //! `build.rs` includes this module by path and writes its output to `generated/protocol.rs`;
-//! the crate also exposes it so it can be tested like any other library code. The pipeline:
+//! the generator tests include it the same way (`tests/codegen_support`). The server library and
+//! binary do not contain it. The pipeline:
 //!
 //! 1. [`load`] reads every schema file and classifies it (action, event, domain, envelope);
 //! 2. [`lint`] rejects schema features the generator cannot honour, naming file and keyword;

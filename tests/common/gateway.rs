@@ -1,6 +1,7 @@
 //! A scripted OpenAI-compatible gateway for tests: `POST /v1/chat/completions` on 127.0.0.1,
 //! answering one scripted [`Reply`] per request, in order, and recording every request; plus a
-//! deterministic `POST /v1/embeddings` (bag of hashed words) whose requests are recorded apart.
+//! deterministic `POST /v1/embeddings` (bag of hashed words) whose requests are recorded apart
+//! (and which [`MockGateway::fail_embeddings`] turns into a 500 answer).
 //!
 //! ```ignore
 //! let gw = MockGateway::start(vec![Reply::tokens(&["Hel", "lo"])]).await;
@@ -11,6 +12,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -229,6 +231,8 @@ struct Shared {
     replies: Vec<Reply>,
     requests: Mutex<Vec<Recorded>>,
     embedding_requests: Mutex<Vec<Recorded>>,
+    /// When set, `/v1/embeddings` records the request and answers 500.
+    fail_embeddings: AtomicBool,
 }
 
 /// A running mock gateway; stops when dropped.
@@ -252,6 +256,7 @@ impl MockGateway {
             replies,
             requests: Mutex::new(Vec::new()),
             embedding_requests: Mutex::new(Vec::new()),
+            fail_embeddings: AtomicBool::new(false),
         });
         let app = Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -281,6 +286,27 @@ impl MockGateway {
     /// requests).
     pub fn embedding_requests(&self) -> Vec<Recorded> {
         lock(&self.shared.embedding_requests).clone()
+    }
+
+    /// Every text sent for embedding so far (each request's `input`, a string or a list of
+    /// strings), in arrival order.
+    pub fn embedded_inputs(&self) -> Vec<String> {
+        self.embedding_requests()
+            .iter()
+            .flat_map(|request| match &request.body["input"] {
+                Value::String(text) => vec![text.clone()],
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            })
+            .collect()
+    }
+
+    /// From now on, every `/v1/embeddings` request is still recorded but answered 500.
+    pub fn fail_embeddings(&self) {
+        self.shared.fail_embeddings.store(true, Ordering::SeqCst);
     }
 
     /// How many chat requests arrived so far.
@@ -669,6 +695,15 @@ async fn embeddings(
         body: body.clone(),
         authorization,
     });
+    if shared.fail_embeddings.load(Ordering::SeqCst) {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "application/json")],
+            json!({"error": {"message": "mock gateway: scripted embeddings failure", "type": "server_error"}})
+                .to_string(),
+        )
+            .into_response();
+    }
     let inputs: Vec<String> = match &body["input"] {
         Value::String(text) => vec![text.clone()],
         Value::Array(items) if items.iter().all(Value::is_string) => items
