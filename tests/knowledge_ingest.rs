@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use common::gateway::MockGateway;
 use common::*;
@@ -148,6 +147,9 @@ async fn folder_works_with_memory_storage() {
 
 #[tokio::test]
 async fn restart_with_the_same_files_changes_nothing() {
+    // Every write after a restart gets a later timestamp than the one before it, so an
+    // unexpected rewrite shows as a moved `updatedAt` without the test sleeping.
+    let clock = SteppingClock::shared();
     let tmp = tempfile::tempdir().expect("tempdir");
     let knowledge = tmp.path().join("kb");
     let db = tmp.path().join("kb.db");
@@ -158,14 +160,13 @@ async fn restart_with_the_same_files_changes_nothing() {
         .collect();
     write(&knowledge, "sub/long.md", long.join("\n\n"));
 
-    let server = start_with(dir_config(&db, &knowledge)).await;
+    let server = start_with_clock(dir_config(&db, &knowledge), clock.clone()).await;
     let before = by_source(&Admin::new(&server)).await;
     assert_eq!(before.len(), 3);
     server.shutdown().await.expect("clean shutdown");
 
-    tokio::time::sleep(Duration::from_millis(20)).await;
     for _ in 0..2 {
-        let server = start_with(dir_config(&db, &knowledge)).await;
+        let server = start_with_clock(dir_config(&db, &knowledge), clock.clone()).await;
         let admin = Admin::new(&server);
         let after = by_source(&admin).await;
         assert_eq!(
@@ -187,6 +188,9 @@ async fn restart_with_the_same_files_changes_nothing() {
 
 #[tokio::test]
 async fn next_start_syncs_removed_changed_and_new_files() {
+    // Every write after a restart gets a later timestamp than the one before it, so an
+    // unexpected rewrite shows as a moved `updatedAt` without the test sleeping.
+    let clock = SteppingClock::shared();
     let tmp = tempfile::tempdir().expect("tempdir");
     let knowledge = tmp.path().join("kb");
     let db = tmp.path().join("kb.db");
@@ -198,7 +202,7 @@ async fn next_start_syncs_removed_changed_and_new_files() {
         "Soon removed text about flamingos.",
     );
 
-    let server = start_with(dir_config(&db, &knowledge)).await;
+    let server = start_with_clock(dir_config(&db, &knowledge), clock.clone()).await;
     let admin = Admin::new(&server);
     let first = by_source(&admin).await;
     assert_eq!(first.len(), 3);
@@ -221,9 +225,8 @@ async fn next_start_syncs_removed_changed_and_new_files() {
     std::fs::remove_dir(knowledge.join("gone")).unwrap();
     write(&knowledge, "change.md", "Rewritten text about cormorants.");
     write(&knowledge, "new.md", "Brand new page about puffins.");
-    tokio::time::sleep(Duration::from_millis(20)).await;
 
-    let server = start_with(dir_config(&db, &knowledge)).await;
+    let server = start_with_clock(dir_config(&db, &knowledge), clock.clone()).await;
     let admin = Admin::new(&server);
     let second = by_source(&admin).await;
     assert_eq!(
@@ -533,6 +536,9 @@ async fn empty_and_unusual_files_do_not_stop_start_up() {
 
 #[tokio::test]
 async fn restart_with_failing_embeddings_keeps_folder_documents_unchanged() {
+    // Every write after a restart gets a later timestamp than the one before it, so an
+    // unexpected rewrite shows as a moved `updatedAt` without the test sleeping.
+    let clock = SteppingClock::shared();
     let gateway = start_mock(true).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let knowledge = tmp.path().join("kb");
@@ -545,13 +551,12 @@ async fn restart_with_failing_embeddings_keeps_folder_documents_unchanged() {
         config.agent.knowledge_dir = Some(knowledge.clone());
         config
     };
-    let server = start_with(config()).await;
+    let server = start_with_clock(config(), clock.clone()).await;
     let before = by_source(&Admin::new(&server)).await;
     assert_eq!(before.len(), 1);
     server.shutdown().await.expect("clean shutdown");
-    tokio::time::sleep(Duration::from_millis(20)).await;
 
-    let server = start_with(config()).await;
+    let server = start_with_clock(config(), clock.clone()).await;
     let admin = Admin::new(&server);
     let after = by_source(&admin).await;
     assert_eq!(
