@@ -640,6 +640,14 @@ pub enum ErrorCode {
     InvalidToken,
     #[serde(rename = "NOT_FOUND")]
     NotFound,
+    #[serde(rename = "FORBIDDEN")]
+    Forbidden,
+    #[serde(rename = "ORIGIN_NOT_ALLOWED")]
+    OriginNotAllowed,
+    #[serde(rename = "AUTH_CONTEXT_INVALID")]
+    AuthContextInvalid,
+    #[serde(rename = "AGENT_NOT_AUTHORIZED")]
+    AgentNotAuthorized,
 }
 impl ::std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -658,6 +666,10 @@ impl ::std::fmt::Display for ErrorCode {
             Self::Unauthenticated => f.write_str("UNAUTHENTICATED"),
             Self::InvalidToken => f.write_str("INVALID_TOKEN"),
             Self::NotFound => f.write_str("NOT_FOUND"),
+            Self::Forbidden => f.write_str("FORBIDDEN"),
+            Self::OriginNotAllowed => f.write_str("ORIGIN_NOT_ALLOWED"),
+            Self::AuthContextInvalid => f.write_str("AUTH_CONTEXT_INVALID"),
+            Self::AgentNotAuthorized => f.write_str("AGENT_NOT_AUTHORIZED"),
         }
     }
 }
@@ -681,6 +693,10 @@ impl ::std::str::FromStr for ErrorCode {
             "UNAUTHENTICATED" => Ok(Self::Unauthenticated),
             "INVALID_TOKEN" => Ok(Self::InvalidToken),
             "NOT_FOUND" => Ok(Self::NotFound),
+            "FORBIDDEN" => Ok(Self::Forbidden),
+            "ORIGIN_NOT_ALLOWED" => Ok(Self::OriginNotAllowed),
+            "AUTH_CONTEXT_INVALID" => Ok(Self::AuthContextInvalid),
+            "AGENT_NOT_AUTHORIZED" => Ok(Self::AgentNotAuthorized),
             _ => Err("invalid value".into()),
         }
     }
@@ -1453,9 +1469,15 @@ pub struct Session {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub organization_id: ::std::option::Option<::std::string::String>,
-    ///The authenticated user who created the session; absent for anonymous sessions.
+    ///The authenticated user who created the session; absent for anonymous sessions. Only that user, in the owner's organization, may act on the session.
     #[serde(rename = "ownerId", skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_id: ::std::option::Option<::std::string::String>,
+    ///The organization of the authenticated user who created the session, when their token named one.
+    #[serde(
+        rename = "ownerOrganizationId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub owner_organization_id: ::std::option::Option<::std::string::String>,
     ///The session id.
     #[serde(rename = "sessionId")]
     pub session_id: ::uuid::Uuid,
@@ -1466,6 +1488,12 @@ pub struct Session {
     ///The user's participant record.
     #[serde(rename = "userParticipantId")]
     pub user_participant_id: ::uuid::Uuid,
+    ///The end user an embedding site vouched for with a verified authContext when the session was created.
+    #[serde(
+        rename = "verifiedUserId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub verified_user_id: ::std::option::Option<::std::string::String>,
 }
 ///Lifecycle state of a session.
 #[derive(
@@ -2164,7 +2192,7 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "events/error.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/error.schema.json\",\n  \"title\": \"error\",\n  \"description\": \"Reports that one frame could not be served. The connection stays open; clients classify by error.code, the message is for people.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\n    \"type\",\n    \"error\",\n    \"data\",\n    \"timestamp\"\n  ],\n  \"properties\": {\n    \"type\": {\n      \"const\": \"error\"\n    },\n    \"requestId\": {\n      \"type\": \"string\",\n      \"description\": \"The failed action's requestId, when it had one.\"\n    },\n    \"error\": {\n      \"$ref\": \"#/$defs/Detail\"\n    },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"error\"\n      ],\n      \"properties\": {\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Same as the top-level requestId.\"\n        },\n        \"error\": {\n          \"$ref\": \"#/$defs/Detail\"\n        }\n      }\n    },\n    \"timestamp\": {\n      \"type\": \"integer\",\n      \"minimum\": 0,\n      \"description\": \"Server clock at emission, in Unix epoch milliseconds.\"\n    }\n  },\n  \"$defs\": {\n    \"Detail\": {\n      \"description\": \"A machine-readable code and a human-readable explanation.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"code\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"code\": {\n          \"$ref\": \"#/$defs/Code\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"description\": \"What went wrong, safe to show to the user; never carries internal details.\"\n        }\n      }\n    },\n    \"Code\": {\n      \"description\": \"Every error code this server sends, on the WebSocket (an error event) and over HTTP (the same envelope as the response body). VALIDATION_ERROR: the frame or request broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream, storage failure, internal fault); the session stays usable. INTERNAL_ERROR: an unexpected server fault outside a turn. STORAGE_ERROR: storage failed while answering the request. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended). UNAUTHENTICATED: an HTTP API request carried no credentials. INVALID_TOKEN: an HTTP API request carried credentials that are not valid. NOT_FOUND: an HTTP API request named a resource that does not exist.\",\n      \"type\": \"string\",\n      \"enum\": [\n        \"VALIDATION_ERROR\",\n        \"UNSUPPORTED_ACTION\",\n        \"FRAME_TOO_LARGE\",\n        \"SESSION_NOT_FOUND\",\n        \"TURN_IN_PROGRESS\",\n        \"LLM_UNAVAILABLE\",\n        \"AGENT_ERROR\",\n        \"INTERNAL_ERROR\",\n        \"STORAGE_ERROR\",\n        \"OVERLOADED\",\n        \"NO_PENDING_CONFIRMATION\",\n        \"UNAUTHENTICATED\",\n        \"INVALID_TOKEN\",\n        \"NOT_FOUND\"\n      ]\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/error.schema.json\",\n  \"title\": \"error\",\n  \"description\": \"Reports that one frame could not be served. The connection stays open; clients classify by error.code, the message is for people.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\n    \"type\",\n    \"error\",\n    \"data\",\n    \"timestamp\"\n  ],\n  \"properties\": {\n    \"type\": {\n      \"const\": \"error\"\n    },\n    \"requestId\": {\n      \"type\": \"string\",\n      \"description\": \"The failed action's requestId, when it had one.\"\n    },\n    \"error\": {\n      \"$ref\": \"#/$defs/Detail\"\n    },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"error\"\n      ],\n      \"properties\": {\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Same as the top-level requestId.\"\n        },\n        \"error\": {\n          \"$ref\": \"#/$defs/Detail\"\n        }\n      }\n    },\n    \"timestamp\": {\n      \"type\": \"integer\",\n      \"minimum\": 0,\n      \"description\": \"Server clock at emission, in Unix epoch milliseconds.\"\n    }\n  },\n  \"$defs\": {\n    \"Detail\": {\n      \"description\": \"A machine-readable code and a human-readable explanation.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"code\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"code\": {\n          \"$ref\": \"#/$defs/Code\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"description\": \"What went wrong, safe to show to the user; never carries internal details.\"\n        }\n      }\n    },\n    \"Code\": {\n      \"description\": \"Every error code this server sends, on the WebSocket (an error event) and over HTTP (the same envelope as the response body). VALIDATION_ERROR: the frame or request broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream, storage failure, internal fault); the session stays usable. INTERNAL_ERROR: an unexpected server fault outside a turn. STORAGE_ERROR: storage failed while answering the request. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended). UNAUTHENTICATED: an HTTP API request carried no credentials. INVALID_TOKEN: an HTTP API request carried credentials that are not valid. NOT_FOUND: an HTTP API request named a resource that does not exist.\",\n      \"type\": \"string\",\n      \"enum\": [\n        \"VALIDATION_ERROR\",\n        \"UNSUPPORTED_ACTION\",\n        \"FRAME_TOO_LARGE\",\n        \"SESSION_NOT_FOUND\",\n        \"TURN_IN_PROGRESS\",\n        \"LLM_UNAVAILABLE\",\n        \"AGENT_ERROR\",\n        \"INTERNAL_ERROR\",\n        \"STORAGE_ERROR\",\n        \"OVERLOADED\",\n        \"NO_PENDING_CONFIRMATION\",\n        \"UNAUTHENTICATED\",\n        \"INVALID_TOKEN\",\n        \"NOT_FOUND\",\n        \"FORBIDDEN\",\n        \"ORIGIN_NOT_ALLOWED\",\n        \"AUTH_CONTEXT_INVALID\",\n        \"AGENT_NOT_AUTHORIZED\"\n      ]\n    }\n  }\n}\n",
     ),
     (
         "events/eventual-response.schema.json",
@@ -2228,7 +2256,7 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "domain/session.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/domain/session.schema.json\",\n  \"title\": \"session\",\n  \"description\": \"A chat session: one user talking to one agent inside one conversation. Stored durably; any later connection can resume it.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"sessionId\", \"conversationId\", \"agentId\", \"agentName\", \"userParticipantId\", \"agentParticipantId\", \"threadId\", \"status\", \"createdAt\"],\n  \"properties\": {\n    \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session id.\" },\n    \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Its conversation.\" },\n    \"organizationId\": { \"type\": \"string\", \"description\": \"The organization the session belongs to, when known.\" },\n    \"ownerId\": { \"type\": \"string\", \"description\": \"The authenticated user who created the session; absent for anonymous sessions.\" },\n    \"agentId\": { \"type\": \"string\", \"description\": \"The agent.\" },\n    \"agentName\": { \"type\": \"string\", \"description\": \"Display name of the agent.\" },\n    \"userParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The user's participant record.\" },\n    \"agentParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The agent's participant record.\" },\n    \"threadId\": { \"type\": \"string\", \"description\": \"The agent thread; equal to the conversation id.\" },\n    \"status\": { \"$ref\": \"#/$defs/Status\" },\n    \"createdAt\": { \"type\": \"string\", \"format\": \"date-time\", \"description\": \"When the session was created.\" }\n  },\n  \"$defs\": {\n    \"Status\": {\n      \"description\": \"Lifecycle state of a session.\",\n      \"type\": \"string\",\n      \"enum\": [\"active\", \"idle\", \"ended\"]\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/domain/session.schema.json\",\n  \"title\": \"session\",\n  \"description\": \"A chat session: one user talking to one agent inside one conversation. Stored durably; any later connection can resume it.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"sessionId\", \"conversationId\", \"agentId\", \"agentName\", \"userParticipantId\", \"agentParticipantId\", \"threadId\", \"status\", \"createdAt\"],\n  \"properties\": {\n    \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session id.\" },\n    \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Its conversation.\" },\n    \"organizationId\": { \"type\": \"string\", \"description\": \"The organization the session belongs to, when known.\" },\n    \"ownerId\": { \"type\": \"string\", \"description\": \"The authenticated user who created the session; absent for anonymous sessions. Only that user, in the owner's organization, may act on the session.\" },\n    \"ownerOrganizationId\": { \"type\": \"string\", \"description\": \"The organization of the authenticated user who created the session, when their token named one.\" },\n    \"verifiedUserId\": { \"type\": \"string\", \"description\": \"The end user an embedding site vouched for with a verified authContext when the session was created.\" },\n    \"agentId\": { \"type\": \"string\", \"description\": \"The agent.\" },\n    \"agentName\": { \"type\": \"string\", \"description\": \"Display name of the agent.\" },\n    \"userParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The user's participant record.\" },\n    \"agentParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The agent's participant record.\" },\n    \"threadId\": { \"type\": \"string\", \"description\": \"The agent thread; equal to the conversation id.\" },\n    \"status\": { \"$ref\": \"#/$defs/Status\" },\n    \"createdAt\": { \"type\": \"string\", \"format\": \"date-time\", \"description\": \"When the session was created.\" }\n  },\n  \"$defs\": {\n    \"Status\": {\n      \"description\": \"Lifecycle state of a session.\",\n      \"type\": \"string\",\n      \"enum\": [\"active\", \"idle\", \"ended\"]\n    }\n  }\n}\n",
     ),
     (
         "domain/usage.schema.json",

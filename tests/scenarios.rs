@@ -83,6 +83,17 @@ struct Overrides {
     /// Bodies posted to `/admin/documents` once the server runs.
     documents: Option<Vec<Value>>,
     embedding_model: Option<String>,
+    /// Agent definitions, written to a temporary agents file.
+    agents: Option<Value>,
+    /// HS256 secret of the token verifier; `connect` steps sign their `claims` with it.
+    jwt_secret: Option<String>,
+    #[serde(default)]
+    auth_required: bool,
+    #[serde(default)]
+    widget_strict: bool,
+    default_org: Option<String>,
+    /// Organisation → gateway key, set through the admin API once the server runs.
+    org_gateway_keys: Option<BTreeMap<String, String>>,
 }
 
 impl Overrides {
@@ -99,8 +110,23 @@ impl Overrides {
         if let Some(v) = self.drain_secs {
             config.drain_secs = v;
         }
-        if self.documents.is_some() {
+        if self.documents.is_some() || self.org_gateway_keys.is_some() {
             config.admin_token = Some(SCENARIO_ADMIN_TOKEN.to_string());
+        }
+        config.auth.jwt_hs256_secret = self.jwt_secret.clone();
+        config.auth.auth_required = self.auth_required;
+        config.auth.widget_auth_strict = self.widget_strict;
+        if let Some(org) = &self.default_org {
+            config.auth.default_org = org.clone();
+        }
+        if let Some(agents) = &self.agents {
+            let dir = temp_dir()?;
+            let path = dir.path().join("agents.json");
+            let text = serde_json::to_string_pretty(agents).map_err(|e| e.to_string())?;
+            std::fs::write(&path, text)
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            config.agents_file = Some(path);
+            temps.push(dir);
         }
         let agent = &mut config.agent;
         if !self.no_gateway {
@@ -233,6 +259,88 @@ async fn seed_documents(server: &ServerHandle, documents: &[Value]) -> Result<()
     Ok(())
 }
 
+/// Sets each organisation's gateway key through `PUT /admin/orgs/{org}/gateway-key`.
+async fn seed_gateway_keys(
+    server: &ServerHandle,
+    keys: &BTreeMap<String, String>,
+) -> Result<(), String> {
+    let http = reqwest::Client::new();
+    for (org, key) in keys {
+        let url = format!(
+            "http://{}/admin/orgs/{org}/gateway-key",
+            server.local_addr()
+        );
+        let response = http
+            .put(&url)
+            .header("authorization", format!("Bearer {SCENARIO_ADMIN_TOKEN}"))
+            .header("content-type", "application/json")
+            .body(json!({ "key": key }).to_string())
+            .send()
+            .await
+            .map_err(|e| format!("orgGatewayKeys[{org}]: PUT failed: {e}"))?;
+        if response.status().as_u16() != 204 {
+            return Err(format!(
+                "orgGatewayKeys[{org}]: PUT answered {}",
+                response.status()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The `{"connect": …}` argument: a name, or an object with handshake options.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ConnectSpec {
+    Name(String),
+    Options(ConnectOptions),
+}
+
+/// How a connection is opened.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConnectOptions {
+    name: String,
+    /// Token claims, signed HS256 with `config.jwtSecret` (an `exp` an hour ahead is added).
+    claims: Option<Value>,
+    /// A raw token, sent as is.
+    token: Option<String>,
+    /// Send the token as `?token=` instead of an `Authorization` header.
+    #[serde(default)]
+    token_in_query: bool,
+    /// The handshake's `Origin` header.
+    origin: Option<String>,
+    /// The handshake must be refused with this HTTP status.
+    expect_refused: Option<u16>,
+}
+
+/// `claims` signed HS256 with `secret`, with an `exp` an hour ahead unless they set one.
+fn sign_claims(secret: &str, claims: &Value) -> Result<String, String> {
+    let mut claims = claims.clone();
+    if claims.get("exp").is_none() {
+        claims["exp"] = json!(jsonwebtoken::get_current_timestamp() + 3600);
+    }
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("cannot sign the claims: {e}"))
+}
+
+/// An `authContext` for `user` signed with `secret`, `offset` seconds away from now.
+fn auth_context(secret: &str, user: &str, offset: i64) -> Value {
+    use hmac::{Hmac, Mac};
+    let timestamp = chrono::Utc::now().timestamp() + offset;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key");
+    mac.update(format!("{user}:{timestamp}").as_bytes());
+    json!({
+        "userId": user,
+        "timestamp": timestamp,
+        "signature": hex::encode(mac.finalize().into_bytes()),
+    })
+}
+
 /// A connection of the scenario, with the events read ahead but not yet consumed.
 struct Conn {
     client: Client,
@@ -252,6 +360,8 @@ impl Conn {
 /// A scenario being played.
 struct Run {
     server: Option<ServerHandle>,
+    /// The HS256 secret `connect` steps sign claims with.
+    jwt_secret: Option<String>,
     shutdown: CancellationToken,
     drain: Duration,
     conns: HashMap<String, Conn>,
@@ -393,21 +503,34 @@ async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
             return Err(format!("setup: {e}"));
         }
     }
+    if let Some(keys) = &scenario.config.org_gateway_keys {
+        if let Err(e) = seed_gateway_keys(&server, keys).await {
+            server.shutdown_token().cancel();
+            return Err(format!("setup: {e}"));
+        }
+    }
     let mut run = Run {
         shutdown: server.shutdown_token(),
         drain,
         conns: HashMap::new(),
         captures: HashMap::new(),
         server: None,
+        jwt_secret: scenario.config.jwt_secret.clone(),
     };
-    run.conns.insert(
-        "a".to_string(),
-        Conn {
-            client: Client::connect(&server).await,
-            pending: VecDeque::new(),
-        },
-    );
     run.server = Some(server);
+    // Connection "a" opens anonymously, unless anonymous connections are refused.
+    if !scenario.config.auth_required {
+        run.connect(ConnectOptions {
+            name: "a".to_string(),
+            claims: None,
+            token: None,
+            token_in_query: false,
+            origin: None,
+            expect_refused: None,
+        })
+        .await
+        .map_err(|e| format!("setup: {e}"))?;
+    }
     for (index, step) in scenario.steps.iter().enumerate() {
         let at = format!("step {index} {}", compact(step));
         if let Ok(mut p) = progress.lock() {
@@ -489,23 +612,20 @@ impl Run {
                 }
             }
             "connect" => {
-                let name = as_str(&arg, "connect")?;
-                let server = self
-                    .server
-                    .as_ref()
-                    .ok_or("cannot connect: the server has stopped")?;
-                if self.conns.contains_key(name) {
-                    return Err(format!("connection {name:?} is already open"));
-                }
-                let client = Client::connect(server).await;
-                self.conns.insert(
-                    name.to_string(),
-                    Conn {
-                        client,
-                        pending: VecDeque::new(),
+                let spec: ConnectSpec = serde_json::from_value(arg.clone())
+                    .map_err(|e| format!("bad `connect`: {e}"))?;
+                let options = match spec {
+                    ConnectSpec::Name(name) => ConnectOptions {
+                        name,
+                        claims: None,
+                        token: None,
+                        token_in_query: false,
+                        origin: None,
+                        expect_refused: None,
                     },
-                );
-                Ok(())
+                    ConnectSpec::Options(options) => options,
+                };
+                self.connect(options).await
             }
             "disconnect" => {
                 let name = as_str(&arg, "disconnect")?;
@@ -566,6 +686,63 @@ impl Run {
         }
     }
 
+    /// Opens a connection with the given handshake options.
+    async fn connect(&mut self, options: ConnectOptions) -> Result<(), String> {
+        let server = self
+            .server
+            .as_ref()
+            .ok_or("cannot connect: the server has stopped")?;
+        if self.conns.contains_key(&options.name) {
+            return Err(format!("connection {:?} is already open", options.name));
+        }
+        let token = match (&options.claims, &options.token) {
+            (Some(_), Some(_)) => return Err("give `claims` or `token`, not both".to_string()),
+            (Some(claims), None) => {
+                let secret = self
+                    .jwt_secret
+                    .as_deref()
+                    .ok_or("`claims` need `config.jwtSecret`")?;
+                Some(sign_claims(secret, claims)?)
+            }
+            (None, token) => token.clone(),
+        };
+        let mut headers: Vec<(&str, String)> = Vec::new();
+        let mut query = None;
+        if let Some(token) = &token {
+            if options.token_in_query {
+                query = Some(format!("token={token}"));
+            } else {
+                headers.push(("authorization", format!("Bearer {token}")));
+            }
+        }
+        if let Some(origin) = &options.origin {
+            headers.push(("origin", origin.clone()));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let result = Client::connect_with(server, &headers, query.as_deref()).await;
+        match (result, options.expect_refused) {
+            (Ok(client), None) => {
+                self.conns.insert(
+                    options.name,
+                    Conn {
+                        client,
+                        pending: VecDeque::new(),
+                    },
+                );
+                Ok(())
+            }
+            (Ok(_), Some(status)) => Err(format!(
+                "the handshake was accepted, expected HTTP {status}"
+            )),
+            (Err(tokio_tungstenite::tungstenite::Error::Http(response)), Some(status))
+                if response.status().as_u16() == status =>
+            {
+                Ok(())
+            }
+            (Err(e), _) => Err(format!("the handshake failed: {e}")),
+        }
+    }
+
     fn conn(&mut self, name: &str) -> Result<&mut Conn, String> {
         self.conns
             .get_mut(name)
@@ -578,7 +755,26 @@ impl Run {
         Ok(match value {
             Value::String(s) if s.starts_with("${") && s.ends_with('}') => {
                 let name = &s[2..s.len() - 1];
-                if let Some(spec) = name.strip_prefix("repeat:") {
+                if let Some(spec) = name.strip_prefix("authContext:") {
+                    // ${authContext:SECRET:USER} or ${authContext:SECRET:USER:OFFSET_SECS}
+                    let parts: Vec<&str> = spec.split(':').collect();
+                    let (secret, user, offset) = match parts.as_slice() {
+                        [secret, user] => (*secret, *user, 0),
+                        [secret, user, offset] => (
+                            *secret,
+                            *user,
+                            offset
+                                .parse::<i64>()
+                                .map_err(|_| format!("bad offset in {s:?}"))?,
+                        ),
+                        _ => {
+                            return Err(format!(
+                                "bad placeholder {s:?}: use ${{authContext:SECRET:USER[:OFFSET]}}"
+                            ))
+                        }
+                    };
+                    auth_context(secret, user, offset)
+                } else if let Some(spec) = name.strip_prefix("repeat:") {
                     let (count, text) = spec
                         .split_once(':')
                         .ok_or_else(|| format!("bad placeholder {s:?}: use ${{repeat:N:text}}"))?;

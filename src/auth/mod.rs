@@ -1,51 +1,67 @@
-//! Who is on a connection, and what they may touch: plain functions over the store and a
-//! [`Principal`], with no socket or handler types, so every layer above can ask.
+//! Who is on a connection, and what they may touch: plain functions and values over the store
+//! and a [`Principal`], with no socket or handler types, so every layer above can ask.
+//!
+//! - [`principal`]: principals, roles, and whether one may act on a session;
+//! - [`verifier`] (with [`jwks`]): bearer tokens to principals, in the configured mode;
+//! - [`widget`]: embeddable-widget policies (origins, signed `authContext`).
+
+pub mod jwks;
+pub mod principal;
+pub mod verifier;
+pub mod widget;
 
 use uuid::Uuid;
 
+use crate::config::AuthConfig;
 use crate::protocol::{ClientError, ErrorCode, Session};
-use crate::store::acl::Access;
 use crate::store::Store;
 
-/// The identity behind a connection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Principal {
-    /// No verified identity.
-    Anonymous,
-    /// A verified user.
-    User {
-        /// The user's id.
-        user_id: String,
-    },
+pub use principal::{Identity, Principal, Role};
+pub use verifier::{TokenError, Verifier};
+pub use widget::WidgetPolicies;
+
+/// Everything that decides who someone is: the token verifier and the widget policies.
+pub struct Auth {
+    /// Bearer tokens to principals.
+    pub verifier: Verifier,
+    /// Widget policies for new sessions.
+    pub widgets: WidgetPolicies,
+    /// Refuse WebSocket upgrades without a valid token.
+    pub required: bool,
+    /// Organisation of sessions nothing else places in one.
+    pub default_org: String,
 }
 
-impl Principal {
-    /// The user id, when authenticated.
-    pub fn user_id(&self) -> Option<&str> {
-        match self {
-            Principal::Anonymous => None,
-            Principal::User { user_id } => Some(user_id),
-        }
+impl Auth {
+    /// The verifier and policy sources the settings describe.
+    pub fn from_config(config: &AuthConfig) -> anyhow::Result<Self> {
+        Ok(Self {
+            verifier: Verifier::from_config(config)?,
+            widgets: WidgetPolicies::from_config(config)?,
+            required: config.auth_required,
+            default_org: config.default_org.clone(),
+        })
     }
 
-    /// The identity knowledge retrieval runs with (anonymous readers see only unrestricted
-    /// documents).
-    pub fn access(&self) -> Access {
-        match self {
-            Principal::Anonymous => Access::anonymous(),
-            Principal::User { user_id } => Access {
-                user_id: Some(user_id.clone()),
-                groups: Vec::new(),
-            },
-        }
-    }
-
-    /// Whether this principal may act on `session`: sessions created by an authenticated user
-    /// belong to that user alone; anonymous sessions are reachable by whoever holds the id.
-    pub fn may_access(&self, session: &Session) -> bool {
-        match &session.owner_id {
-            None => true,
-            Some(owner) => self.user_id() == Some(owner.as_str()),
+    /// The principal of a connection presenting `token` (if any); `Err` when the connection
+    /// must be refused (`SMOOTH_AGENT_AUTH_REQUIRED` and no valid token). A refused token is
+    /// logged with the reason, never the token.
+    pub async fn connect(&self, token: Option<&str>) -> Result<Principal, TokenError> {
+        let token = token.map(str::trim).filter(|t| !t.is_empty());
+        let Some(token) = token else {
+            let principal = self.verifier.without_token();
+            if self.required && principal == Principal::Anonymous {
+                return Err(TokenError::Invalid("no token was presented".into()));
+            }
+            return Ok(principal);
+        };
+        match self.verifier.verify(token).await {
+            Ok(identity) => Ok(Principal::User(identity)),
+            Err(e) if self.required => Err(e),
+            Err(e) => {
+                tracing::warn!(reason = %e, "connection token refused; continuing anonymously");
+                Ok(Principal::Anonymous)
+            }
         }
     }
 }
@@ -89,6 +105,8 @@ mod tests {
             conversation_id: Uuid::new_v4(),
             organization_id: None,
             owner_id: owner.map(str::to_string),
+            owner_organization_id: owner.map(|_| "acme".to_string()),
+            verified_user_id: None,
             agent_id: "agent".into(),
             agent_name: "smooth-agent".into(),
             user_participant_id: Uuid::new_v4(),
@@ -99,17 +117,25 @@ mod tests {
         }
     }
 
+    fn user(id: &str, org: Option<&str>) -> Principal {
+        Principal::User(Identity {
+            user_id: id.into(),
+            org_id: org.map(str::to_string),
+            role: Role::Basic,
+            name: None,
+            email: None,
+            groups: Vec::new(),
+        })
+    }
+
     #[test]
     fn owned_sessions_are_private_to_their_owner() {
-        let alice = Principal::User {
-            user_id: "alice".into(),
-        };
-        let bob = Principal::User {
-            user_id: "bob".into(),
-        };
         let owned = session(Some("alice"));
-        assert!(alice.may_access(&owned));
-        assert!(!bob.may_access(&owned));
+        assert!(user("alice", Some("acme")).may_access(&owned));
+        assert!(!user("bob", Some("acme")).may_access(&owned));
+        // The same user id in another organisation is someone else.
+        assert!(!user("alice", Some("globex")).may_access(&owned));
+        assert!(!user("alice", None).may_access(&owned));
         assert!(!Principal::Anonymous.may_access(&owned));
     }
 
@@ -117,9 +143,6 @@ mod tests {
     fn anonymous_sessions_are_reachable_by_id() {
         let open = session(None);
         assert!(Principal::Anonymous.may_access(&open));
-        assert!(Principal::User {
-            user_id: "x".into()
-        }
-        .may_access(&open));
+        assert!(user("x", None).may_access(&open));
     }
 }

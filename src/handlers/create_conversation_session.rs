@@ -1,15 +1,18 @@
-//! `create_conversation_session`: persists a conversation, its two participants and a session,
-//! then answers with the new ids.
+//! `create_conversation_session`: checks the agent's widget policy (origin, signed
+//! `authContext`), decides the session's organisation and owner, persists a conversation, its
+//! two participants and a session, then answers with the new ids. A refused check creates
+//! nothing.
 
 use uuid::Uuid;
 
 use super::{Context, HandlerResult};
+use crate::auth::widget::{self, AuthContext};
 use crate::protocol::{
     events, ClientError, CreateConversationSessionRequest, CreateConversationSessionResponse,
 };
 use crate::store::NewSession;
 
-/// Display name of the agent participant.
+/// Display name of an agent without a name of its own.
 pub const AGENT_NAME: &str = "smooth-agent";
 
 /// Display name used when the client gives none.
@@ -24,6 +27,35 @@ pub async fn handle(ctx: &Context, req: CreateConversationSessionRequest) -> Han
             "missing 'agentId': it must contain a non-whitespace character",
         ));
     }
+    let agent = ctx
+        .store()
+        .get_agent(agent_id)
+        .await
+        .map_err(|e| e.to_client("could not read the agent"))?
+        .map(|record| record.definition);
+    let policy = ctx.auth.widgets.policy_for(agent_id, agent.as_ref()).await;
+    let context = req.auth_context.as_ref().map(|c| AuthContext {
+        user_id: &c.user_id,
+        signature: &c.signature,
+        timestamp: c.timestamp,
+    });
+    let admission = widget::admit(
+        policy.as_ref(),
+        ctx.auth.widgets.strict,
+        ctx.origin.as_deref(),
+        context.as_ref(),
+        chrono::Utc::now().timestamp(),
+    )
+    .inspect_err(|e| {
+        tracing::info!(connection = %ctx.connection_id, agent = %agent_id, code = %e.code,
+                       "session refused by the widget policy");
+    })?;
+    // The widget policy's organisation, else the token's, else the agent's, else the default.
+    let organization_id = admission
+        .organization_id
+        .or_else(|| ctx.principal.org_id().map(str::to_string))
+        .or_else(|| agent.as_ref().and_then(|a| a.organization_id.clone()))
+        .unwrap_or_else(|| ctx.auth.default_org.clone());
     let user_name = req
         .user_name
         .as_deref()
@@ -31,15 +63,25 @@ pub async fn handle(ctx: &Context, req: CreateConversationSessionRequest) -> Han
         .filter(|name| !name.is_empty())
         .unwrap_or(DEFAULT_USER_NAME)
         .to_string();
+    let agent_name = agent
+        .as_ref()
+        .and_then(|a| a.name.clone())
+        .unwrap_or_else(|| AGENT_NAME.to_string());
     let new = NewSession {
         session_id: Uuid::new_v4(),
         conversation_id: Uuid::new_v4(),
         user_participant_id: Uuid::new_v4(),
         agent_participant_id: Uuid::new_v4(),
         agent_id: agent_id.to_string(),
-        agent_name: AGENT_NAME.to_string(),
-        organization_id: None,
+        agent_name,
+        organization_id: Some(organization_id),
         owner_id: ctx.principal.user_id().map(str::to_string),
+        owner_org: ctx
+            .principal
+            .user_id()
+            .and(ctx.principal.org_id())
+            .map(str::to_string),
+        verified_user_id: admission.verified_user_id,
         user_name,
         user_email: req.user_email.map(String::from),
         browser_fingerprint: req.browser_fingerprint.map(String::from),

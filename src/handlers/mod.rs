@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use crate::auth::Principal;
+use crate::auth::{Auth, Principal};
 use crate::protocol::{Action, ClientError, Event, Inbound};
 use crate::runtime::sink::DynSink;
 use crate::runtime::Runtime;
@@ -32,8 +32,12 @@ use crate::store::DynStore;
 pub struct Context {
     /// Random id of the connection, for logs and `cancel`.
     pub connection_id: Uuid,
-    /// Who is connected (anonymous until connection auth exists).
+    /// Who is connected, as verified when the socket was opened.
     pub principal: Principal,
+    /// The `Origin` the socket was opened from (checked against widget policies).
+    pub origin: Option<String>,
+    /// Token verification and widget policies.
+    pub auth: Arc<Auth>,
     /// Where this connection's events go.
     pub events: DynSink,
     /// Turns, tools, knowledge and storage.

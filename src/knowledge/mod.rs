@@ -138,19 +138,16 @@ impl Knowledge {
     /// Builds the knowledge base the settings describe (embeddings only when both a gateway and
     /// `SMOOTH_AGENT_EMBEDDING_MODEL` are configured).
     pub fn from_config(config: &AgentConfig, store: DynStore) -> anyhow::Result<Self> {
-        let embedder = match (
-            &config.embedding_model,
-            GatewaySettings::from_config(config),
-        ) {
-            (Some(model), Some(settings)) => Some(Embedder::new(
+        let embedder = match (&config.embedding_model, config.gateway_configured()) {
+            (Some(model), true) => Some(Embedder::new(
                 Gateway::new(GatewaySettings {
                     // Ingest and retrieval fall back to full text instead of retrying.
                     retries: 0,
-                    ..settings
+                    ..GatewaySettings::from_config(config)
                 })?,
                 model.clone(),
             )),
-            (Some(_), None) => {
+            (Some(_), false) => {
                 tracing::warn!(
                     "SMOOTH_AGENT_EMBEDDING_MODEL is set but no gateway is configured; \
                      retrieval is full-text only"

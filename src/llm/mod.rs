@@ -15,7 +15,7 @@ pub mod wire;
 
 use std::time::Duration;
 
-use crate::config::AgentConfig;
+use crate::config::{AgentConfig, DEFAULT_GATEWAY_URL};
 
 pub use chat::{ChatRequest, Delta, DeltaStream, Usage};
 pub use error::GatewayError;
@@ -43,11 +43,14 @@ pub struct GatewaySettings {
 }
 
 impl GatewaySettings {
-    /// The gateway `config` describes, or `None` when no gateway is configured.
-    pub fn from_config(config: &AgentConfig) -> Option<Self> {
-        let base_url = config.effective_gateway_url()?;
-        Some(Self {
-            base_url: base_url.to_string(),
+    /// The gateway `config` describes (the upstream default URL when none is set), with the
+    /// server-wide key.
+    pub fn from_config(config: &AgentConfig) -> Self {
+        Self {
+            base_url: config
+                .gateway_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_GATEWAY_URL.to_string()),
             api_key: config.gateway_key.clone(),
             model: config.model.clone(),
             max_tokens: config.max_tokens,
@@ -55,7 +58,7 @@ impl GatewaySettings {
             connect_timeout: Duration::from_secs(config.gateway_connect_timeout_secs),
             read_timeout: Duration::from_secs(config.gateway_read_timeout_secs),
             retries: config.gateway_retries,
-        })
+        }
     }
 }
 
@@ -79,5 +82,35 @@ impl Gateway {
     /// The settings in use.
     pub fn settings(&self) -> &GatewaySettings {
         &self.settings
+    }
+
+    /// The same gateway (and connection pool) authenticating with `key` instead.
+    pub fn with_key(&self, key: Option<String>) -> Gateway {
+        Gateway {
+            http: self.http.clone(),
+            settings: GatewaySettings {
+                api_key: key,
+                ..self.settings.clone()
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_alone_means_the_upstream_gateway() {
+        let mut config = crate::config::Config::for_tests().agent;
+        config.gateway_key = Some("k".into());
+        let settings = GatewaySettings::from_config(&config);
+        assert_eq!(settings.base_url, DEFAULT_GATEWAY_URL);
+        assert_eq!(settings.api_key.as_deref(), Some("k"));
+        config.gateway_url = Some("http://127.0.0.1:9/v1".into());
+        assert_eq!(
+            GatewaySettings::from_config(&config).base_url,
+            "http://127.0.0.1:9/v1"
+        );
     }
 }

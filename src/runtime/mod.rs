@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::AgentConfig;
 use crate::knowledge::{DynKnowledge, Knowledge};
 use crate::llm::{Gateway, GatewaySettings};
+use crate::store::agent::AgentDefinition;
 use crate::store::DynStore;
 use confirm::Confirmations;
 use registry::TurnRegistry;
@@ -41,8 +42,9 @@ pub struct Runtime {
     pub config: AgentConfig,
     /// Durable storage.
     pub store: DynStore,
-    /// The gateway client, `None` when no gateway is configured.
-    pub gateway: Option<Gateway>,
+    /// The gateway client with the server-wide key (turns of an organisation with its own key
+    /// use that instead).
+    pub gateway: Gateway,
     /// Running turns, by session.
     pub turns: TurnRegistry,
     /// The knowledge base turns retrieve from.
@@ -66,10 +68,7 @@ impl Runtime {
             None => DeclaredTools::none(),
         };
         let knowledge = Arc::new(Knowledge::from_config(&config, store.clone())?);
-        let gateway = match GatewaySettings::from_config(&config) {
-            None => None,
-            Some(settings) => Some(Gateway::new(settings)?),
-        };
+        let gateway = Gateway::new(GatewaySettings::from_config(&config))?;
         Ok(Self {
             config,
             store,
@@ -83,15 +82,25 @@ impl Runtime {
         })
     }
 
-    /// Whether a call of `tool` needs a person's approval: its name contains a configured
-    /// pattern. The read-only built-in `knowledge_search` never does.
-    pub fn needs_confirmation(&self, tool: &str) -> bool {
+    /// Whether a server-wide gateway is configured (without one, only organisations with
+    /// their own key can run turns).
+    pub fn gateway_configured(&self) -> bool {
+        self.config.gateway_configured()
+    }
+
+    /// Whether a call of `tool` needs a person's approval: its name contains a pattern of the
+    /// server or of the agent. The read-only built-in `knowledge_search` never does.
+    pub fn needs_confirmation(&self, tool: &str, agent: Option<&AgentDefinition>) -> bool {
         if tool == tools::knowledge_search::NAME && self.tools.get(tool).is_none() {
             return false;
         }
+        let agent_patterns = agent
+            .map(|a| a.confirm_tools.as_slice())
+            .unwrap_or_default();
         self.config
             .confirm_tools
             .iter()
+            .chain(agent_patterns)
             .any(|p| tool.contains(p.as_str()))
     }
 

@@ -21,8 +21,10 @@ use super::registry::ActiveTurn;
 use super::sink::{DynSink, TurnSink};
 use super::turn::{self, TurnInput};
 use super::Runtime;
+use crate::llm::Gateway;
 use crate::protocol::{events, ClientError, ErrorCode, MessageDirection, Session};
 use crate::store::acl::Access;
+use crate::store::agent::AgentDefinition;
 use crate::store::NewMessage;
 
 /// What `send_message` asks for, after the handler checked the frame and the session's owner.
@@ -45,30 +47,31 @@ pub struct TurnRequest {
 }
 
 impl Runtime {
-    /// Starts a turn: refuses it (`LLM_UNAVAILABLE`, `VALIDATION_ERROR` for a model not
-    /// allowed, `OVERLOADED` while shutting down, `TURN_IN_PROGRESS`, `STORAGE_ERROR`) or stores
-    /// the user's message, queues the 202 on `events`, and runs the turn on its own task.
+    /// Starts a turn with the session's agent and organisation: refuses it (`LLM_UNAVAILABLE`,
+    /// `VALIDATION_ERROR` for a model not allowed, `OVERLOADED` while shutting down,
+    /// `TURN_IN_PROGRESS`, `STORAGE_ERROR`) or stores the user's message, queues the 202 on
+    /// `events`, and runs the turn on its own task.
     pub async fn start_turn(
         self: &Arc<Self>,
         request: TurnRequest,
         events: DynSink,
         connection_turns: &TaskTracker,
     ) -> Result<(), ClientError> {
-        if self.gateway.is_none() {
-            return Err(ClientError::new(
-                ErrorCode::LlmUnavailable,
-                "no model gateway is configured on this server (set SMOOAI_GATEWAY_URL and/or \
-                 SMOOAI_GATEWAY_KEY)",
-            ));
-        }
-        let model = self.choose_model(request.model.as_deref())?;
+        let session = request.session;
+        let gateway = self.gateway_for(&session).await?;
+        let agent = self
+            .store
+            .get_agent(&session.agent_id)
+            .await
+            .map_err(|e| e.to_client("could not read the agent"))?
+            .map(|record| record.definition);
+        let model = self.choose_model(request.model.as_deref(), agent.as_ref())?;
         if self.shutdown.is_cancelled() {
             return Err(ClientError::new(
                 ErrorCode::Overloaded,
                 "the server is shutting down; retry on another connection",
             ));
         }
-        let session = request.session;
         let turn_id = Uuid::new_v4();
         let guard = self
             .turns
@@ -111,9 +114,16 @@ impl Runtime {
             ))
             .await;
         let sink = TurnSink::new(events, request.request_id, request.stream);
+        let max_iterations = agent
+            .as_ref()
+            .and_then(|a| a.max_iterations)
+            .unwrap_or(self.config.max_iterations);
         let input = TurnInput {
             session,
+            agent,
+            gateway,
             model,
+            max_iterations,
             turn_id,
             message: request.message,
             access: request.access,
@@ -123,11 +133,40 @@ impl Runtime {
         Ok(())
     }
 
-    /// The model for a turn: the default, or the client's choice when the allow-list (if any)
-    /// has it.
-    fn choose_model(&self, requested: Option<&str>) -> Result<String, ClientError> {
+    /// The gateway for a turn in `session`: authenticated with its organisation's key when
+    /// one is set, else the server-wide key; `LLM_UNAVAILABLE` when neither a server-wide
+    /// gateway nor an organisation key exists.
+    async fn gateway_for(&self, session: &Session) -> Result<Gateway, ClientError> {
+        let org_key = match &session.organization_id {
+            Some(org) => self
+                .store
+                .gateway_key(org)
+                .await
+                .map_err(|e| e.to_client("could not read the organisation's settings"))?,
+            None => None,
+        };
+        match org_key {
+            Some(key) => Ok(self.gateway.with_key(Some(key))),
+            None if self.gateway_configured() => Ok(self.gateway.clone()),
+            None => Err(ClientError::new(
+                ErrorCode::LlmUnavailable,
+                "no model gateway is configured on this server (set SMOOAI_GATEWAY_URL and/or \
+                 SMOOAI_GATEWAY_KEY)",
+            )),
+        }
+    }
+
+    /// The model for a turn: the agent's or the server's default, or the client's choice when
+    /// the server's allow-list (if any) has it.
+    fn choose_model(
+        &self,
+        requested: Option<&str>,
+        agent: Option<&AgentDefinition>,
+    ) -> Result<String, ClientError> {
         match requested.map(str::trim).filter(|m| !m.is_empty()) {
-            None => Ok(self.config.model.clone()),
+            None => Ok(agent
+                .and_then(|a| a.model.clone())
+                .unwrap_or_else(|| self.config.model.clone())),
             Some(model) => {
                 let allowed = &self.config.allowed_models;
                 if !allowed.is_empty() && !allowed.iter().any(|a| a == model) {

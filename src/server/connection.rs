@@ -27,7 +27,7 @@ pub const HARD_CAP_FACTOR: usize = 4;
 
 /// Serves one upgraded socket until the client leaves, the server shuts down, or the client
 /// stops reading.
-pub async fn run(socket: WebSocket, state: AppState) {
+pub async fn run(socket: WebSocket, state: AppState, principal: Principal, origin: Option<String>) {
     let id = Uuid::new_v4();
     let (sink, mut stream) = socket.split();
     // Independent of the shutdown token: a draining connection keeps flushing turn events.
@@ -41,7 +41,9 @@ pub async fn run(socket: WebSocket, state: AppState) {
     let writer = tokio::spawn(write_loop(sink, rx, closing.clone()));
     let ctx = Context {
         connection_id: id,
-        principal: Principal::Anonymous,
+        principal,
+        origin,
+        auth: Arc::clone(&state.auth),
         events: Arc::new(out.clone()),
         runtime: Arc::clone(&state.runtime),
         turns: tokio_util::task::TaskTracker::new(),

@@ -12,6 +12,10 @@ fn status(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::ValidationError | ErrorCode::UnsupportedAction => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated | ErrorCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden
+        | ErrorCode::OriginNotAllowed
+        | ErrorCode::AuthContextInvalid
+        | ErrorCode::AgentNotAuthorized => StatusCode::FORBIDDEN,
         ErrorCode::NotFound | ErrorCode::SessionNotFound | ErrorCode::NoPendingConfirmation => {
             StatusCode::NOT_FOUND
         }

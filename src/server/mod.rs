@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{State, WebSocketUpgrade};
-use axum::http::StatusCode;
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt;
@@ -24,9 +24,12 @@ use tokio_util::task::TaskTracker;
 
 use anyhow::Context;
 
+use crate::auth::{Auth, Principal};
 use crate::config::Config;
 use crate::knowledge::{files, Origin, Outcome};
+use crate::protocol::{ClientError, ErrorCode};
 use crate::runtime::Runtime;
+use crate::store::agent::AgentDefinition;
 use crate::store::DynStore;
 
 /// Process-wide state shared by every connection.
@@ -36,12 +39,14 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Turns, tools, knowledge and storage.
     pub runtime: Arc<Runtime>,
+    /// Token verification and widget policies.
+    pub auth: Arc<Auth>,
     /// Every live WebSocket connection task, so shutdown can wait for them.
     pub connections: TaskTracker,
 }
 
 /// Builds the router: `GET /ws`, `GET /healthz` (and `/health`), `GET /readyz`, and `/admin`
-/// when an admin token is configured.
+/// when an admin token or a token verifier is configured.
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/ws", get(ws_upgrade))
@@ -54,10 +59,54 @@ pub fn router(state: AppState) -> Router {
     router.with_state(state)
 }
 
-async fn ws_upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+/// `GET /ws` query parameters.
+#[derive(serde::Deserialize)]
+struct WsQuery {
+    /// A bearer token, for browsers (they cannot set headers on a WebSocket handshake).
+    token: Option<String>,
+}
+
+/// The bearer token of a request: `Authorization: Bearer …`, else `?token=`.
+pub(crate) fn bearer<'a>(headers: &'a HeaderMap, query: Option<&'a str>) -> Option<&'a str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .or(query)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+async fn ws_upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<WsQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
     if state.runtime.shutdown_token().is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
     }
+    // Identity is settled once, at the handshake; the token itself is never logged.
+    let token = bearer(&headers, query.token.as_deref());
+    let principal: Principal = match state.auth.connect(token).await {
+        Ok(principal) => principal,
+        Err(e) => {
+            tracing::warn!(reason = %e, "WebSocket upgrade refused: a valid token is required");
+            let code = if token.is_some() {
+                ErrorCode::InvalidToken
+            } else {
+                ErrorCode::Unauthenticated
+            };
+            return ClientError::new(code, "a valid token is required to connect").into_response();
+        }
+    };
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let limit = usize::try_from(state.config.max_frame_bytes)
         .unwrap_or(usize::MAX)
         .saturating_mul(connection::HARD_CAP_FACTOR);
@@ -65,7 +114,7 @@ async fn ws_upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Resp
         .max_frame_size(limit)
         .on_upgrade(move |socket| {
             let tracker = state.connections.clone();
-            tracker.track_future(connection::run(socket, state))
+            tracker.track_future(connection::run(socket, state, principal, origin))
         })
 }
 
@@ -120,22 +169,11 @@ impl ServerHandle {
     }
 }
 
-/// Starts serving on `listener` with `store`; returns at once with a handle. Fails when the
-/// tools file is invalid.
-pub fn start(
-    config: Config,
-    store: DynStore,
-    listener: TcpListener,
-) -> anyhow::Result<ServerHandle> {
-    let config = config.normalized();
-    let runtime = Arc::new(Runtime::new(config.agent.clone(), store)?);
-    serve(config, runtime, listener)
-}
-
 /// Serves `runtime` on `listener` (the config is already normalised).
 fn serve(
     config: Config,
     runtime: Arc<Runtime>,
+    auth: Arc<Auth>,
     listener: TcpListener,
 ) -> anyhow::Result<ServerHandle> {
     let addr = listener.local_addr()?;
@@ -143,6 +181,7 @@ fn serve(
     let state = AppState {
         config: Arc::new(config),
         runtime,
+        auth,
         connections: TaskTracker::new(),
     };
     let app = router(state.clone());
@@ -195,13 +234,17 @@ pub async fn bind_and_start(config: Config) -> anyhow::Result<ServerHandle> {
     bind_and_start_with_store(config, store).await
 }
 
-/// Validates the tools file, ingests the knowledge folder into `store`, binds the configured
-/// address and starts serving.
+/// Validates the tools and agents files and the auth settings, stores the agents, ingests the
+/// knowledge folder into `store`, binds the configured address and starts serving.
 pub async fn bind_and_start_with_store(
     config: Config,
     store: DynStore,
 ) -> anyhow::Result<ServerHandle> {
     let config = config.normalized();
+    let auth = Arc::new(Auth::from_config(&config.auth)?);
+    if let Some(path) = &config.agents_file {
+        seed_agents(&store, path).await?;
+    }
     let runtime = Arc::new(Runtime::new(config.agent.clone(), store)?);
     if let Some(dir) = &config.agent.knowledge_dir {
         let report = files::ingest_path(&runtime.knowledge, dir, Origin::Dir, None, true)
@@ -221,5 +264,22 @@ pub async fn bind_and_start_with_store(
         );
     }
     let listener = TcpListener::bind(config.addr()).await?;
-    serve(config, runtime, listener)
+    serve(config, runtime, auth, listener)
+}
+
+/// Reads the agents file and stores every definition in it (replacing stored ones with the
+/// same id); an invalid file stops start-up naming the entry and field.
+async fn seed_agents(store: &DynStore, path: &std::path::Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read agents file {}", path.display()))?;
+    let agents = AgentDefinition::parse_file(&text)
+        .map_err(|e| anyhow::anyhow!("invalid agents file {}: {e}", path.display()))?;
+    for agent in &agents {
+        store
+            .put_agent(agent)
+            .await
+            .with_context(|| format!("cannot store agent {}", agent.id))?;
+    }
+    tracing::info!(file = %path.display(), agents = agents.len(), "agents stored");
+    Ok(())
 }

@@ -6,6 +6,7 @@
 //! here, never from process memory. Timestamps come from an injected [`clock::Clock`].
 
 pub mod acl;
+pub mod agent;
 pub mod clock;
 mod open;
 mod records;
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::protocol::{ClientError, ErrorCode, Message, Session};
+use agent::AgentDefinition;
 
 pub use open::{open, open_with_clock};
 pub use records::*;
@@ -118,4 +120,39 @@ pub trait Store: Send + Sync + 'static {
         reader: Reader<'_>,
         limit: u32,
     ) -> Result<Vec<ChunkHit>, StoreError>;
+
+    /// Stores an agent definition, replacing the one with the same id (its `created_at` is
+    /// kept).
+    async fn put_agent(&self, agent: &AgentDefinition) -> Result<AgentRecord, StoreError>;
+
+    /// Reads an agent definition.
+    async fn get_agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError>;
+
+    /// Agent definitions sorted by id: one organisation's, or every one with `None`.
+    async fn list_agents(
+        &self,
+        organization_id: Option<&str>,
+    ) -> Result<Vec<AgentRecord>, StoreError>;
+
+    /// Deletes an agent definition; `false` when it did not exist.
+    async fn delete_agent(&self, id: &str) -> Result<bool, StoreError>;
+
+    /// Sets (or, with `None`, clears) an organisation's gateway key.
+    async fn set_gateway_key(
+        &self,
+        organization_id: &str,
+        key: Option<&str>,
+    ) -> Result<(), StoreError>;
+
+    /// An organisation's gateway key, when one is set.
+    async fn gateway_key(&self, organization_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// One page of conversations, newest first; `true` when more follow.
+    async fn list_conversations(
+        &self,
+        query: ConversationQuery,
+    ) -> Result<(Vec<ConversationRecord>, bool), StoreError>;
+
+    /// Reads a conversation.
+    async fn get_conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError>;
 }

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::acl::{Access, Acl};
+use super::agent::AgentDefinition;
 use crate::protocol::{ConversationMessage, MessageDirection};
 
 /// Everything needed to open a new session: its conversation, two participants and the session.
@@ -27,6 +28,10 @@ pub struct NewSession {
     pub organization_id: Option<String>,
     /// The authenticated creator, `None` for anonymous sessions.
     pub owner_id: Option<String>,
+    /// The authenticated creator's organisation, when their token named one.
+    pub owner_org: Option<String>,
+    /// The end user an embedding site vouched for (a verified `authContext`).
+    pub verified_user_id: Option<String>,
     /// The user's display name.
     pub user_name: String,
     /// The user's e-mail, when given.
@@ -173,4 +178,49 @@ pub enum Reader<'a> {
     Admin,
     /// Only documents this reader may read.
     As(&'a Access),
+}
+
+/// A stored agent definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentRecord {
+    /// The definition as last written.
+    pub definition: AgentDefinition,
+    /// When it was first stored.
+    pub created_at: DateTime<Utc>,
+    /// When it was last replaced.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A conversation as the admin API lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationRecord {
+    /// The conversation id.
+    pub id: Uuid,
+    /// Its name (`Session <sessionId>` for sessions created over the WebSocket).
+    pub name: String,
+    /// Where it was started (`web`).
+    pub platform: String,
+    /// Its organisation.
+    pub organization_id: Option<String>,
+    /// The authenticated user who started it, when one did.
+    pub owner_id: Option<String>,
+    /// That user's organisation.
+    pub owner_org: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which conversations to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationQuery {
+    /// Only this organisation's (`None`: every organisation).
+    pub organization_id: Option<String>,
+    /// Only conversations this user (user id, organisation) started.
+    pub owner: Option<(String, Option<String>)>,
+    /// Most conversations to return.
+    pub limit: u32,
+    /// How many to skip (the page cursor).
+    pub offset: u64,
 }

@@ -102,6 +102,38 @@ impl Client {
         Client { ws }
     }
 
+    /// Connects to the server's /ws with extra handshake headers (e.g. `authorization`,
+    /// `origin`) and query string (e.g. `token=…`); `Err` is the refused handshake.
+    pub async fn connect_with(
+        server: &ServerHandle,
+        headers: &[(&str, &str)],
+        query: Option<&str>,
+    ) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = match query {
+            Some(query) => format!("{}?{query}", server.ws_url()),
+            None => server.ws_url(),
+        };
+        let mut request = url.into_client_request().expect("a valid ws URL");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .expect("header name"),
+                value.parse().expect("header value"),
+            );
+        }
+        let (ws, _) = connect_async(request).await?;
+        Ok(Client { ws })
+    }
+
+    /// Connects presenting `token` as `Authorization: Bearer`.
+    pub async fn connect_bearer(server: &ServerHandle, token: &str) -> Client {
+        let header = format!("Bearer {token}");
+        Client::connect_with(server, &[("authorization", &header)], None)
+            .await
+            .expect("ws connects with a token")
+    }
+
     /// Sends a JSON value as a text frame.
     pub async fn send(&mut self, frame: Value) {
         self.send_text(&frame.to_string()).await;

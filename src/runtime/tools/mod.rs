@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use crate::knowledge::DynKnowledge;
 use crate::llm::ToolSpec;
 use crate::store::acl::Access;
+use crate::store::agent::AgentDefinition;
 use crate::store::ChunkHit;
 use declared::DeclaredTools;
 
@@ -57,13 +58,21 @@ pub struct ToolSet {
 
 impl ToolSet {
     /// The declared tools, plus `knowledge_search` over `knowledge` for the reader when given
-    /// (a declared tool of the same name replaces the built-in one).
-    pub fn new(declared: Arc<DeclaredTools>, knowledge: Option<(DynKnowledge, Access)>) -> Self {
+    /// (a declared tool of the same name replaces the built-in one); an agent with an
+    /// allow-list keeps only the tools it enables, built-in ones included.
+    pub fn new(
+        declared: Arc<DeclaredTools>,
+        knowledge: Option<(DynKnowledge, Access)>,
+        agent: Option<&AgentDefinition>,
+    ) -> Self {
         let mut specs = Vec::new();
         if knowledge.is_some() && declared.get(knowledge_search::NAME).is_none() {
             specs.push(knowledge_search::spec());
         }
         specs.extend(declared.tools().iter().map(|t| t.spec.clone()));
+        if let Some(agent) = agent {
+            specs.retain(|spec| !matches!(agent.tool_entry(&spec.name), Some(None)));
+        }
         Self {
             specs,
             declared,

@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 
 use super::accumulate::{add_usage, Calls};
 use super::{calls, context, ModelOutput, TurnError, TurnInput};
-use crate::llm::{ChatMessage, ChatRequest, Delta, GatewayError, Role, ToolChoice, Usage};
+use crate::llm::{ChatMessage, ChatRequest, Delta, Role, ToolChoice, Usage};
 use crate::runtime::sink::TurnSink;
 use crate::runtime::tools::{preview, ToolSet};
 use crate::runtime::Runtime;
@@ -22,10 +22,7 @@ pub(super) async fn run(
     sink: &TurnSink,
     input: &TurnInput,
 ) -> Result<ModelOutput, TurnError> {
-    let gateway = runtime
-        .gateway
-        .as_ref()
-        .ok_or(GatewayError::Connect("no gateway configured".to_string()))?;
+    let gateway = &input.gateway;
     let mut messages = context::history(runtime, input).await?;
     let has_documents = runtime.knowledge.has_documents().await.unwrap_or_else(|e| {
         tracing::warn!(error = %e, "could not count knowledge documents");
@@ -38,9 +35,10 @@ pub(super) async fn run(
     let tools = ToolSet::new(
         runtime.tools.clone(),
         has_documents.then(|| (runtime.knowledge.clone(), input.access.clone())),
+        input.agent.as_ref(),
     );
     let mut usage: Option<Usage> = None;
-    let max_iterations = runtime.config.max_iterations;
+    let max_iterations = input.max_iterations;
     let mut reply = String::new();
     for iteration in 1..=max_iterations {
         let last = iteration == max_iterations;

@@ -35,7 +35,7 @@ pub(super) async fn run(
             return refusal;
         }
     };
-    if !runtime.needs_confirmation(&call.name) {
+    if !runtime.needs_confirmation(&call.name, input.agent.as_ref()) {
         sink.tool_call(&call.name, &call.arguments).await;
         return timed(&call.name, tools.run(prepared)).await;
     }

@@ -1,15 +1,39 @@
-//! What the model sees before it answers: the system prompt, the newest stored messages in
-//! order, and — when the knowledge base has documents — the best chunks for the user's message
-//! as a context message just before it.
+//! What the model sees before it answers: the system prompt (the agent's instructions and
+//! personality, its greeting on the first turn), the newest stored messages in order, and —
+//! when the knowledge base has documents — the best chunks for the user's message as a context
+//! message just before it.
 
 use super::TurnInput;
 use crate::llm::{ChatMessage, Role};
 use crate::protocol::MessageDirection;
 use crate::runtime::Runtime;
+use crate::store::agent::AgentDefinition;
 use crate::store::{ChunkHit, Reader, StoreError};
 
 /// Knowledge chunks injected as context before the first model call.
 const AUTO_CONTEXT_HITS: u32 = 3;
+
+/// The system prompt of a turn: the agent's instructions (else the server's prompt), its
+/// personality, and on the conversation's first turn how to greet.
+fn system_prompt(runtime: &Runtime, agent: Option<&AgentDefinition>, first_turn: bool) -> String {
+    let base = agent
+        .and_then(|a| a.instructions.as_deref())
+        .unwrap_or_else(|| runtime.system_prompt());
+    let mut sections = vec![base.to_string()];
+    if let Some(personality) = agent.and_then(|a| a.personality.as_deref()) {
+        sections.push(format!("<Personality>\n{personality}\n</Personality>"));
+    }
+    if first_turn {
+        if let Some(greeting) = agent.and_then(|a| a.greeting.as_deref()) {
+            sections.push(format!(
+                "<Greeting>\nThis is the first message of the conversation. Open your reply \
+                 with a natural variant of this greeting (do not repeat it word for word) and do \
+                 not introduce yourself again later in the conversation:\n{greeting}\n</Greeting>"
+            ));
+        }
+    }
+    sections.join("\n\n")
+}
 
 /// The system prompt, then the newest stored messages in order (the user's new message, already
 /// stored, is the last of them).
@@ -24,8 +48,13 @@ pub(super) async fn history(
             runtime.config.history_messages,
         )
         .await?;
+    // Only the user's new message is stored: nothing was said before it.
+    let first_turn = history.len() <= 1;
     let mut messages = Vec::with_capacity(history.len() + 1);
-    messages.push(ChatMessage::text(Role::System, runtime.system_prompt()));
+    messages.push(ChatMessage::text(
+        Role::System,
+        system_prompt(runtime, input.agent.as_ref(), first_turn),
+    ));
     for message in history {
         let Some(text) = message.content.text.filter(|t| !t.trim().is_empty()) else {
             continue;

@@ -17,17 +17,24 @@ use uuid::Uuid;
 use super::registry::TurnGuard;
 use super::sink::TurnSink;
 use super::Runtime;
-use crate::llm::{GatewayError, Usage};
+use crate::llm::{Gateway, GatewayError, Usage};
 use crate::protocol::{ClientError, ErrorCode, Session};
 use crate::store::acl::Access;
+use crate::store::agent::AgentDefinition;
 use crate::store::{ChunkHit, StoreError};
 
 /// What a turn needs to run.
 pub struct TurnInput {
     /// The session the turn runs in.
     pub session: Session,
+    /// The session's agent definition, when it has one.
+    pub agent: Option<AgentDefinition>,
+    /// The gateway, with the key of the session's organisation.
+    pub gateway: Gateway,
     /// Model id for every call of this turn.
     pub model: String,
+    /// Most model calls in this turn.
+    pub max_iterations: u32,
     /// The turn's id in the registry.
     pub turn_id: Uuid,
     /// The user's message (the retrieval query).

@@ -4,6 +4,7 @@
 
 mod knowledge;
 mod sessions;
+mod tenancy;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -15,10 +16,11 @@ use sqlx::sqlite::{
 };
 use uuid::Uuid;
 
+use super::agent::AgentDefinition;
 use super::clock::{self, DynClock};
 use super::{
-    ChunkHit, DocumentRecord, MessagePage, NewDocument, NewMessage, NewSession, PageRequest,
-    Reader, Store, StoreError,
+    AgentRecord, ChunkHit, ConversationQuery, ConversationRecord, DocumentRecord, MessagePage,
+    NewDocument, NewMessage, NewSession, PageRequest, Reader, Store, StoreError,
 };
 use crate::protocol::{Message, Session};
 
@@ -169,5 +171,47 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         self.nearest(vector, model, reader, limit).await
+    }
+
+    async fn put_agent(&self, agent: &AgentDefinition) -> Result<AgentRecord, StoreError> {
+        self.upsert_agent(agent).await
+    }
+
+    async fn get_agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        self.agent(id).await
+    }
+
+    async fn list_agents(
+        &self,
+        organization_id: Option<&str>,
+    ) -> Result<Vec<AgentRecord>, StoreError> {
+        self.agents(organization_id).await
+    }
+
+    async fn delete_agent(&self, id: &str) -> Result<bool, StoreError> {
+        self.remove_agent(id).await
+    }
+
+    async fn set_gateway_key(
+        &self,
+        organization_id: &str,
+        key: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.store_gateway_key(organization_id, key).await
+    }
+
+    async fn gateway_key(&self, organization_id: &str) -> Result<Option<String>, StoreError> {
+        self.org_gateway_key(organization_id).await
+    }
+
+    async fn list_conversations(
+        &self,
+        query: ConversationQuery,
+    ) -> Result<(Vec<ConversationRecord>, bool), StoreError> {
+        self.conversations(query).await
+    }
+
+    async fn get_conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError> {
+        self.conversation(id).await
     }
 }

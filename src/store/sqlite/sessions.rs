@@ -15,7 +15,7 @@ use crate::protocol::{
 };
 use crate::store::{MessagePage, NewMessage, NewSession, PageRequest, StoreError};
 
-fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
+pub(super) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Backend(format!("bad stored id {text:?}: {e}")))
 }
 
@@ -51,6 +51,8 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
         conversation_id: parse_uuid(row.try_get("conversation_id")?)?,
         organization_id: row.try_get("organization_id")?,
         owner_id: row.try_get("owner_id")?,
+        owner_organization_id: row.try_get("owner_org")?,
+        verified_user_id: row.try_get("verified_user_id")?,
         agent_id: row.try_get("agent_id")?,
         agent_name: row.try_get("agent_name")?,
         user_participant_id: parse_uuid(row.try_get("user_participant_id")?)?,
@@ -92,8 +94,9 @@ fn participant_ref(row: &SqliteRow, prefix: &str) -> Result<Option<ParticipantRe
     }))
 }
 
-const SESSION_COLUMNS: &str = "id, conversation_id, organization_id, owner_id, agent_id, \
-     agent_name, user_participant_id, agent_participant_id, thread_id, status, created_at";
+const SESSION_COLUMNS: &str = "id, conversation_id, organization_id, owner_id, owner_org, \
+     verified_user_id, agent_id, agent_name, user_participant_id, agent_participant_id, \
+     thread_id, status, created_at";
 
 const MESSAGE_COLUMNS: &str = "id, conversation_id, organization_id, direction, text, \
      structured_response, from_participant_id, to_participant_id, created_at";
@@ -121,15 +124,18 @@ impl SqliteStore {
         .bind(&now_text)
         .execute(&mut *tx)
         .await?;
-        let insert_participant = "INSERT INTO participants (id, conversation_id, kind, name, \
-             external_id, internal_id, email, browser_fingerprint, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        let insert_participant = "INSERT INTO participants (id, conversation_id, organization_id, \
+             kind, name, external_id, internal_id, email, browser_fingerprint, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        // The user's external id: the signed-in user, else the user a widget vouched for.
+        let external_id = new.owner_id.as_ref().or(new.verified_user_id.as_ref());
         sqlx::query(insert_participant)
             .bind(new.user_participant_id.to_string())
             .bind(new.conversation_id.to_string())
+            .bind(&new.organization_id)
             .bind("user")
             .bind(&new.user_name)
-            .bind(&new.owner_id)
+            .bind(external_id)
             .bind(None::<String>)
             .bind(&new.user_email)
             .bind(&new.browser_fingerprint)
@@ -139,6 +145,7 @@ impl SqliteStore {
         sqlx::query(insert_participant)
             .bind(new.agent_participant_id.to_string())
             .bind(new.conversation_id.to_string())
+            .bind(&new.organization_id)
             .bind("ai-agent")
             .bind(&new.agent_name)
             .bind(None::<String>)
@@ -149,14 +156,17 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO sessions (id, conversation_id, organization_id, owner_id, agent_id, \
-             agent_name, user_participant_id, agent_participant_id, thread_id, status, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+            "INSERT INTO sessions (id, conversation_id, organization_id, owner_id, owner_org, \
+             verified_user_id, agent_id, agent_name, user_participant_id, agent_participant_id, \
+             thread_id, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
         )
         .bind(new.session_id.to_string())
         .bind(new.conversation_id.to_string())
         .bind(&new.organization_id)
         .bind(&new.owner_id)
+        .bind(&new.owner_org)
+        .bind(&new.verified_user_id)
         .bind(&new.agent_id)
         .bind(&new.agent_name)
         .bind(new.user_participant_id.to_string())
@@ -171,6 +181,8 @@ impl SqliteStore {
             conversation_id: new.conversation_id,
             organization_id: new.organization_id,
             owner_id: new.owner_id,
+            owner_organization_id: new.owner_org,
+            verified_user_id: new.verified_user_id,
             agent_id: new.agent_id,
             agent_name: new.agent_name,
             user_participant_id: new.user_participant_id,

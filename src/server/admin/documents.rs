@@ -1,68 +1,23 @@
-//! `/admin`: the knowledge-base HTTP API (ingest, list, read, delete, search), mounted only when
-//! `SMOOTH_AGENT_ADMIN_TOKEN` is set and guarded by that token as a Bearer token.
+//! `/admin/documents` and `/admin/search`: the knowledge-base API (ingest, list, read, delete,
+//! search), for curators and admins.
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
 
-use super::AppState;
+use super::Caller;
+use crate::auth::Role;
 use crate::knowledge::{DocumentInput, KnowledgeError, Origin, Outcome};
 use crate::protocol::validate::bounded;
 use crate::protocol::{ClientError, ErrorCode};
+use crate::server::AppState;
 use crate::store::acl::Acl;
 use crate::store::{ChunkHit, DocumentRecord, Reader, StoreError};
-
-/// Largest accepted request body.
-pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-
-/// The `/admin` routes, or `None` when no admin token is configured.
-pub fn routes(state: &AppState) -> Option<Router<AppState>> {
-    let token = state.config.admin_token.clone()?;
-    let router = Router::new()
-        .route("/admin/documents", get(list).post(ingest))
-        .route("/admin/documents/{*id}", get(read).delete(remove))
-        .route("/admin/search", get(search))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(move |request: Request, next: Next| {
-            let token = token.clone();
-            async move { authorize(&token, request, next).await }
-        }));
-    Some(router)
-}
-
-async fn authorize(token: &str, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim);
-    match presented {
-        None => ClientError::new(
-            ErrorCode::Unauthenticated,
-            "an 'Authorization: Bearer <admin token>' header is required",
-        )
-        .into_response(),
-        Some(given) if bool::from(given.as_bytes().ct_eq(token.as_bytes())) => {
-            next.run(request).await
-        }
-        Some(_) => {
-            tracing::warn!("admin request with a wrong token");
-            ClientError::new(ErrorCode::InvalidToken, "the admin token is not valid")
-                .into_response()
-        }
-    }
-}
 
 /// `POST /admin/documents` body.
 #[derive(Debug, Deserialize)]
@@ -166,11 +121,24 @@ struct SearchAnswer<'a> {
 }
 
 /// The answer to a failed storage call.
-fn storage_failure(e: &StoreError) -> ClientError {
+pub(super) fn storage_failure(e: &StoreError) -> ClientError {
     e.to_client("storage failed")
 }
 
-async fn ingest(State(state): State<AppState>, body: Bytes) -> Result<Response, ClientError> {
+/// The document and search routes.
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/documents", get(list).post(ingest))
+        .route("/admin/documents/{*id}", get(read).delete(remove))
+        .route("/admin/search", get(search))
+}
+
+async fn ingest(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    body: Bytes,
+) -> Result<Response, ClientError> {
+    caller.require(Role::Curator)?;
     let body: IngestBody = serde_json::from_slice(&body)
         .map_err(|e| ClientError::validation(format!("invalid document: {e}")))?;
     let ingested = state
@@ -204,7 +172,11 @@ async fn ingest(State(state): State<AppState>, body: Bytes) -> Result<Response, 
     Ok((status, Json(answer)).into_response())
 }
 
-async fn list(State(state): State<AppState>) -> Result<Response, ClientError> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Response, ClientError> {
+    caller.require(Role::Curator)?;
     let documents = state
         .runtime
         .store
@@ -226,8 +198,10 @@ fn not_found(id: &str) -> ClientError {
 
 async fn read(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ClientError> {
+    caller.require(Role::Curator)?;
     let document = state
         .runtime
         .store
@@ -243,8 +217,10 @@ async fn read(
 
 async fn remove(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ClientError> {
+    caller.require(Role::Curator)?;
     let removed = state
         .runtime
         .store
@@ -267,8 +243,10 @@ struct SearchParams {
 
 async fn search(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(params): Query<SearchParams>,
 ) -> Result<Response, ClientError> {
+    caller.require(Role::Curator)?;
     let Some(q) = params.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) else {
         return Err(ClientError::validation("the 'q' parameter is required"));
     };

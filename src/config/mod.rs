@@ -1,4 +1,12 @@
 //! Server settings: every one is an environment variable and a `--flag` (clap `env`).
+//! [`agent`] holds the gateway and turn settings, [`auth`] who may connect; the server and the
+//! `ingest` command normalise a [`Config`] once when they take it.
+
+pub mod agent;
+pub mod auth;
+
+pub use agent::{AgentConfig, DEFAULT_GATEWAY_URL};
+pub use auth::{AuthConfig, AuthMode};
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -63,9 +71,18 @@ pub struct Config {
     #[arg(long, env = "SMOOTH_AGENT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// JSON file of agent definitions (instructions, tools, model, widget policy…) stored at
+    /// start-up; see the README for the format.
+    #[arg(long, env = "SMOOTH_AGENT_AGENTS_FILE")]
+    pub agents_file: Option<PathBuf>,
+
     /// Model gateway and turn settings.
     #[command(flatten)]
     pub agent: AgentConfig,
+
+    /// Token verification and widget policies.
+    #[command(flatten)]
+    pub auth: AuthConfig,
 
     /// What to do (default: serve).
     #[command(subcommand)]
@@ -95,99 +112,6 @@ pub struct IngestArgs {
     pub acl: Option<String>,
 }
 
-/// Settings of the LLM gateway and of agent turns.
-#[derive(Debug, Clone, clap::Args)]
-pub struct AgentConfig {
-    /// Base URL of an OpenAI-compatible gateway (`/chat/completions` is appended). When unset
-    /// but a key is set, the upstream default gateway is used; with neither, turns answer
-    /// LLM_UNAVAILABLE.
-    #[arg(long, env = "SMOOAI_GATEWAY_URL")]
-    pub gateway_url: Option<String>,
-
-    /// Bearer key for the gateway (optional for keyless local gateways such as Ollama or vLLM).
-    #[arg(long, env = "SMOOAI_GATEWAY_KEY", hide_env_values = true)]
-    pub gateway_key: Option<String>,
-
-    /// Default chat model id.
-    #[arg(long, env = "SMOOTH_AGENT_MODEL", default_value = "claude-haiku-4-5")]
-    pub model: String,
-
-    /// Comma-separated models a client may pick per turn with `model`; empty allows any.
-    #[arg(long, env = "SMOOTH_AGENT_ALLOWED_MODELS", value_delimiter = ',')]
-    pub allowed_models: Vec<String>,
-
-    /// `max_tokens` sent with every model call.
-    #[arg(long, env = "SMOOTH_AGENT_MAX_TOKENS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_tokens: u32,
-
-    /// Most model calls in one turn (tool loops stop here).
-    #[arg(long, env = "SMOOTH_AGENT_MAX_ITERATIONS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_iterations: u32,
-
-    /// Sampling temperature (1.0 is accepted by every current frontier model).
-    #[arg(long, env = "SMOOTH_AGENT_TEMPERATURE", default_value_t = 1.0)]
-    pub temperature: f32,
-
-    /// Seconds to wait for a TCP/TLS connection to the gateway.
-    #[arg(
-        long,
-        env = "SMOOTH_AGENT_GATEWAY_CONNECT_TIMEOUT_SECS",
-        default_value_t = 10
-    )]
-    pub gateway_connect_timeout_secs: u64,
-
-    /// Seconds of gateway silence (before the response or between stream events) that fail a call.
-    #[arg(
-        long,
-        env = "SMOOTH_AGENT_GATEWAY_READ_TIMEOUT_SECS",
-        default_value_t = 120
-    )]
-    pub gateway_read_timeout_secs: u64,
-
-    /// Retries of a failed gateway call before its first token (429, 5xx, connect errors).
-    #[arg(long, env = "SMOOTH_AGENT_GATEWAY_RETRIES", default_value_t = 2)]
-    pub gateway_retries: u32,
-
-    /// Most stored messages replayed to the model each turn (the newest ones).
-    #[arg(long, env = "SMOOTH_AGENT_HISTORY_MESSAGES", default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
-    pub history_messages: u32,
-
-    /// Seconds of silence during a running turn after which a keepalive event is sent.
-    #[arg(long, env = "SMOOTH_AGENT_KEEPALIVE_SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
-    pub keepalive_secs: u64,
-
-    /// Replaces the built-in system prompt.
-    #[arg(long, env = "SMOOTH_AGENT_SYSTEM_PROMPT")]
-    pub system_prompt: Option<String>,
-
-    /// Folder whose files are ingested as knowledge documents at start-up (`source` = path
-    /// relative to the folder). Documents that came from the folder and are gone are removed.
-    #[arg(long, env = "SMOOTH_AGENT_KNOWLEDGE_DIR")]
-    pub knowledge_dir: Option<PathBuf>,
-
-    /// Embeddings model on the gateway (`/embeddings`). When set, retrieval fuses dense and
-    /// lexical rankings; when unset, retrieval is lexical (full-text) only.
-    #[arg(long, env = "SMOOTH_AGENT_EMBEDDING_MODEL")]
-    pub embedding_model: Option<String>,
-
-    /// JSON file declaring HTTP tools the model may call:
-    /// `[{name, description, parameters, http: {url, method?, headers?, timeoutMs?}}]`.
-    #[arg(long, env = "SMOOTH_AGENT_TOOLS_FILE")]
-    pub tools_file: Option<PathBuf>,
-
-    /// Comma-separated patterns: a tool whose name contains one needs a person's approval
-    /// (`confirm_tool_action`) before it runs.
-    #[arg(long, env = "SMOOTH_AGENT_CONFIRM_TOOLS", value_delimiter = ',')]
-    pub confirm_tools: Vec<String>,
-
-    /// Seconds a tool call waits for approval; no answer counts as a rejection.
-    #[arg(long, env = "SMOOTH_AGENT_CONFIRM_TIMEOUT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
-    pub confirm_timeout_secs: u64,
-}
-
-/// The gateway used when only a key is configured (the upstream default).
-pub const DEFAULT_GATEWAY_URL: &str = "https://llm.smoo.ai/v1";
-
 /// `value` trimmed, or `None` when nothing but whitespace is left.
 fn non_blank(value: Option<String>) -> Option<String> {
     value
@@ -203,32 +127,6 @@ fn non_blank_list(values: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-impl AgentConfig {
-    /// The settings with text values trimmed and blank ones treated as unset (an empty
-    /// `SMOOAI_GATEWAY_KEY=` means no key). Idempotent.
-    pub fn normalized(self) -> Self {
-        Self {
-            gateway_url: non_blank(self.gateway_url),
-            gateway_key: non_blank(self.gateway_key),
-            allowed_models: non_blank_list(self.allowed_models),
-            // The prompt is kept as written; only a blank one counts as unset.
-            system_prompt: self.system_prompt.filter(|p| !p.trim().is_empty()),
-            embedding_model: non_blank(self.embedding_model),
-            confirm_tools: non_blank_list(self.confirm_tools),
-            ..self
-        }
-    }
-
-    /// The gateway base URL to use, or `None` when no gateway is configured.
-    pub fn effective_gateway_url(&self) -> Option<&str> {
-        match (&self.gateway_url, &self.gateway_key) {
-            (Some(url), _) => Some(url),
-            (None, Some(_)) => Some(DEFAULT_GATEWAY_URL),
-            (None, None) => None,
-        }
-    }
-}
-
 impl Config {
     /// The settings with text values trimmed and blank ones treated as unset. Every entry point
     /// (the server, the `ingest` command) applies it once, so code below reads settings as they
@@ -237,6 +135,7 @@ impl Config {
         Self {
             admin_token: non_blank(self.admin_token),
             agent: self.agent.normalized(),
+            auth: self.auth.normalized(),
             ..self
         }
     }
@@ -299,11 +198,8 @@ mod tests {
         assert_eq!(once.agent.confirm_tools, ["delete"]);
         assert_eq!(once.agent.system_prompt, None);
         assert_eq!(once.agent.embedding_model.as_deref(), Some("embed"));
-        // A key alone means the upstream default gateway.
-        assert_eq!(
-            once.agent.effective_gateway_url(),
-            Some(DEFAULT_GATEWAY_URL)
-        );
+        // A key alone configures the upstream default gateway.
+        assert!(once.agent.gateway_configured());
         let twice = once.clone().normalized();
         assert_eq!(format!("{twice:?}"), format!("{once:?}"));
     }
