@@ -77,6 +77,7 @@ fn assert_gateway(gateway: &MockGateway) {
 async fn streamed_reply_appears_token_by_token() {
     let tokens = ["Hello", " there,", " this", " answer", " streams", " in."];
     let mut reply = Reply::tokens(&tokens);
+    reply.reasoning = vec!["The user wants".to_string(), " a greeting.".to_string()];
     reply.token_delay_ms = 200;
     let gateway = MockGateway::start(vec![reply]).await;
     let server = start_with(config(&gateway)).await;
@@ -150,6 +151,19 @@ async fn streamed_reply_appears_token_by_token() {
     }
     assert!(busy_seen, "the streaming message was never aria-busy");
     assert_eq!(final_reply(&browser).await, full);
+    // Reasoning is shown collapsed, apart from the reply.
+    let reasoning = browser
+        .js(
+            "const d = document.querySelector('.soc-agent .soc-reasoning'); \
+             return d && [d.open, d.querySelector('summary').textContent, \
+                          d.querySelector('.soc-reasoning-text').textContent];",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        reasoning,
+        json!([false, "Reasoning", "The user wants a greeting."])
+    );
     let last_user = gateway.requests()[0].body["messages"]
         .as_array()
         .and_then(|m| m.iter().rev().find(|m| m["role"] == "user").cloned());
