@@ -128,11 +128,12 @@ export class ChatView {
         el("strong", {}, "No model gateway is configured, so the agent cannot answer yet. "),
         "Restart the server with ",
         el("code", {}, "SMOOAI_GATEWAY_URL"),
-        " set to an OpenAI-compatible endpoint, for example a local Ollama: ",
-        el("code", {}, "SMOOAI_GATEWAY_URL=http://127.0.0.1:11434/v1 SMOOTH_AGENT_MODEL=llama3.2 cargo run --release"),
-        " (or set ",
+        " set to an OpenAI-compatible endpoint, for example a local Ollama:",
+        el("code", { className: "soc-command" },
+          "SMOOAI_GATEWAY_URL=http://127.0.0.1:11434/v1 SMOOTH_AGENT_MODEL=llama3.2 cargo run --release"),
+        "For the hosted gateway, set ",
         el("code", {}, "SMOOAI_GATEWAY_KEY"),
-        " for the hosted gateway).");
+        " instead.");
       this.notice.hidden = false;
     }
     this.updateControls();
