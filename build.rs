@@ -1,5 +1,7 @@
-//! Regenerates `generated/protocol.rs` from `spec/` (see `src/codegen`). The file is written only
-//! when its content changed, so an unchanged spec never dirties the tree or forces a rebuild.
+//! Regenerates `generated/protocol.rs` and the protocol documentation (`generated/asyncapi.json`,
+//! `generated/protocol.md`, `generated/protocol.html`) from `spec/` (see `src/codegen`). Each file
+//! is written only when its content changed, so an unchanged spec never dirties the tree or
+//! forces a rebuild.
 
 #[path = "src/codegen/mod.rs"]
 #[allow(dead_code, unused_imports)]
@@ -7,26 +9,44 @@ mod codegen;
 
 use std::path::Path;
 
+/// Every file this script writes, relative to the crate root.
+const OUTPUTS: [&str; 4] = [
+    "generated/protocol.rs",
+    "generated/asyncapi.json",
+    "generated/protocol.md",
+    "generated/protocol.html",
+];
+
 fn main() {
     println!("cargo:rerun-if-changed=spec/envelope.schema.json");
     println!("cargo:rerun-if-changed=spec/actions");
     println!("cargo:rerun-if-changed=spec/events");
     println!("cargo:rerun-if-changed=spec/domain");
+    println!("cargo:rerun-if-changed=spec/conformance/frames/valid");
     println!("cargo:rerun-if-changed=src/codegen");
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed=generated/protocol.rs");
+    for out in OUTPUTS {
+        println!("cargo:rerun-if-changed={out}");
+    }
 
-    let code = match codegen::generate(Path::new("spec")) {
-        Ok(code) => code,
+    let spec = Path::new("spec");
+    let generated = codegen::generate(spec).and_then(|code| {
+        let docs = codegen::docs::generate(spec)?;
+        Ok([code, docs.asyncapi, docs.markdown, docs.html])
+    });
+    let texts = match generated {
+        Ok(texts) => texts,
         Err(e) => {
             eprintln!("error: protocol generation failed: {e}");
             println!("cargo::error=protocol generation failed: {e}");
             std::process::exit(1);
         }
     };
-    let out = Path::new("generated/protocol.rs");
-    if std::fs::read_to_string(out).ok().as_deref() != Some(code.as_str()) {
-        std::fs::create_dir_all("generated").expect("create generated/");
-        std::fs::write(out, code).expect("write generated/protocol.rs");
+    for (out, text) in OUTPUTS.iter().zip(texts) {
+        let path = Path::new(out);
+        if std::fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
+            std::fs::create_dir_all("generated").expect("create generated/");
+            std::fs::write(path, text).unwrap_or_else(|e| panic!("write {out}: {e}"));
+        }
     }
 }

@@ -20,7 +20,7 @@
 //! fails the build on an upward edge or a cycle):
 //!
 //! ```text
-//! server, ingest        axum router, sockets, admin HTTP; the `ingest` command
+//! server, ingest        axum router, sockets, admin HTTP, web page; the `ingest` command
 //!   handlers            one file per action, over a per-connection Context
 //!     runtime           turns, tools, confirmations; emits through its EventSink trait
 //!       knowledge       ingest, chunking, search with rank fusion
@@ -29,7 +29,8 @@
 //!             protocol, config   generated types, decode/encode, ClientError; settings
 //! ```
 //!
-//! - [`server`]: axum router, per-connection reader/writer, admin API, graceful shutdown.
+//! - [`server`]: axum router, per-connection reader/writer, admin API, the chat page, widget and
+//!   protocol docs, graceful shutdown.
 //! - [`ingest`]: the `ingest` subcommand.
 //! - [`handlers`]: one module per action.
 //! - [`runtime`]: the turn: agent loop, running-turn registry, tools, confirmations.

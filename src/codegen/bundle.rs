@@ -34,8 +34,18 @@ pub fn type_name(file: &SpecFile, def: Option<&str>) -> Option<String> {
     }
 }
 
-/// Builds the bundle from lint-clean files.
+/// Builds the bundle from lint-clean files, discriminators stripped (for typify).
 pub fn bundle(files: &[SpecFile]) -> Result<Bundle, CodegenError> {
+    build(files, true)
+}
+
+/// Builds the bundle with the `action` / `type` discriminators kept: the frames exactly as sent,
+/// for the protocol documentation.
+pub fn bundle_with_tags(files: &[SpecFile]) -> Result<Bundle, CodegenError> {
+    build(files, false)
+}
+
+fn build(files: &[SpecFile], strip_tags: bool) -> Result<Bundle, CodegenError> {
     let mut out = Bundle::default();
     let mut origin: BTreeMap<String, String> = BTreeMap::new();
     for file in files {
@@ -60,11 +70,15 @@ pub fn bundle(files: &[SpecFile]) -> Result<Bundle, CodegenError> {
             strip_root_keywords(&mut schema);
             match (file.kind, def.as_deref()) {
                 (SpecKind::Action, Some("Request")) => {
-                    strip_discriminator(&mut schema, "action");
+                    if strip_tags {
+                        strip_discriminator(&mut schema, "action");
+                    }
                     out.actions.push((file.wire_name(), name.clone()));
                 }
                 (SpecKind::Event, None) => {
-                    strip_discriminator(&mut schema, "type");
+                    if strip_tags {
+                        strip_discriminator(&mut schema, "type");
+                    }
                     out.events.push((file.wire_name(), name.clone()));
                 }
                 _ => {}

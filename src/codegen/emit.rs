@@ -38,7 +38,20 @@ pub fn emit(files: &[SpecFile], bundle: &Bundle) -> Result<String, CodegenError>
         let text = Literal::string(&f.text);
         quote! { (#path, #text) }
     });
+    let version = files
+        .iter()
+        .find(|f| f.kind == super::SpecKind::Envelope)
+        .and_then(|f| f.json.get("x-protocol-version"))
+        .and_then(serde_json::Value::as_str)
+        .map(|v| {
+            let v = Literal::string(v);
+            quote! {
+                /// The protocol version the spec declares (`x-protocol-version` on the envelope).
+                pub const PROTOCOL_VERSION: &str = #v;
+            }
+        });
     let tokens = quote! {
+        #version
         #types
         #actions
         #events

@@ -37,13 +37,77 @@ const UNSUPPORTED: &[&str] = &[
 /// Runs every lint over every file; the first problem found is reported.
 pub fn lint(files: &[SpecFile]) -> Result<(), CodegenError> {
     let mut titles: BTreeMap<String, String> = BTreeMap::new();
+    let codes = error_codes(files);
     for file in files {
         let root = file
             .json
             .as_object()
             .ok_or_else(|| err(file, "", "the file root must be a JSON object"))?;
         check_root(file, root)?;
+        check_annotations(file, root, &codes)?;
         walk(file, &file.json, "", Place::Root, &mut titles)?;
+    }
+    Ok(())
+}
+
+/// The `Code` enum of `events/error.schema.json`: every error code the server may send.
+pub fn error_codes(files: &[SpecFile]) -> Vec<String> {
+    files
+        .iter()
+        .find(|f| f.rel_path == "events/error.schema.json")
+        .and_then(|f| f.json.pointer("/$defs/Code/enum"))
+        .and_then(Value::as_array)
+        .map(|codes| {
+            codes
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The documentation annotations: `x-protocol-version` (a string, on the envelope) and
+/// `x-error-codes` (on an action file root: codes from the error `Code` enum).
+fn check_annotations(
+    file: &SpecFile,
+    root: &Map<String, Value>,
+    codes: &[String],
+) -> Result<(), CodegenError> {
+    if let Some(version) = root.get("x-protocol-version") {
+        if file.kind != SpecKind::Envelope || !version.is_string() {
+            return Err(err(
+                file,
+                "/x-protocol-version",
+                "keyword `x-protocol-version` must be a string on the envelope",
+            ));
+        }
+    }
+    let Some(listed) = root.get("x-error-codes") else {
+        return Ok(());
+    };
+    let listed = match (file.kind, listed.as_array()) {
+        (SpecKind::Action, Some(listed)) => listed,
+        _ => {
+            return Err(err(
+                file,
+                "/x-error-codes",
+                "keyword `x-error-codes` must be an array of error codes on an action file",
+            ))
+        }
+    };
+    for code in listed {
+        let known = code.as_str().is_some_and(|c| codes.iter().any(|k| k == c));
+        if !known {
+            return Err(err(
+                file,
+                "/x-error-codes",
+                &format!(
+                    "keyword `x-error-codes` lists {code}, which is not in the Code enum of \
+                     spec/events/error.schema.json"
+                ),
+            ));
+        }
     }
     Ok(())
 }

@@ -10,8 +10,12 @@
 //!    and strips the `action` / `type` discriminators (the generated enums own those tags);
 //! 4. [`emit`] runs typify on the bundle and appends the `Action` / `Event` enums and the table of
 //!    schema texts used for runtime validation.
+//!
+//! [`docs`] turns the same loaded, linted and bundled spec into the protocol documentation
+//! (`generated/asyncapi.json`, `generated/protocol.md`, `generated/protocol.html`).
 
 mod bundle;
+pub mod docs;
 mod emit;
 mod lint;
 mod load;

@@ -10,10 +10,8 @@ use crate::auth::widget::{self, AuthContext};
 use crate::protocol::{
     events, ClientError, CreateConversationSessionRequest, CreateConversationSessionResponse,
 };
+use crate::store::agent::DEFAULT_AGENT_NAME;
 use crate::store::NewSession;
-
-/// Display name of an agent without a name of its own.
-pub const AGENT_NAME: &str = "smooth-agent";
 
 /// Display name used when the client gives none.
 const DEFAULT_USER_NAME: &str = "Visitor";
@@ -66,7 +64,7 @@ pub async fn handle(ctx: &Context, req: CreateConversationSessionRequest) -> Han
     let agent_name = agent
         .as_ref()
         .and_then(|a| a.name.clone())
-        .unwrap_or_else(|| AGENT_NAME.to_string());
+        .unwrap_or_else(|| DEFAULT_AGENT_NAME.to_string());
     let new = NewSession {
         session_id: Uuid::new_v4(),
         conversation_id: Uuid::new_v4(),

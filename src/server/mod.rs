@@ -1,11 +1,12 @@
 //! The HTTP side, and the only module that knows about WebSocket and HTTP: the axum router,
-//! per-connection sockets ([`connection`], [`outbound`]), the admin API ([`admin`]), start-up
-//! and graceful shutdown.
+//! per-connection sockets ([`connection`], [`outbound`]), the admin API ([`admin`]), the chat
+//! page, widget and protocol docs ([`web`]), start-up and graceful shutdown.
 
 pub mod admin;
 pub mod connection;
 mod http_error;
 pub mod outbound;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -45,14 +46,16 @@ pub struct AppState {
     pub connections: TaskTracker,
 }
 
-/// Builds the router: `GET /ws`, `GET /healthz` (and `/health`), `GET /readyz`, and `/admin`
-/// when an admin token or a token verifier is configured.
+/// Builds the router: `GET /ws`, `GET /healthz` (and `/health`), `GET /readyz`, the chat page,
+/// widget, `/api/info` and protocol docs ([`web`]), and `/admin` when an admin token or a token
+/// verifier is configured.
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(health))
         .route("/health", get(health))
-        .route("/readyz", get(ready));
+        .route("/readyz", get(ready))
+        .merge(web::routes());
     if let Some(admin) = admin::routes(&state) {
         router = router.merge(admin);
     }

@@ -7,6 +7,8 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// Display name of an agent without a name of its own.
+pub const DEFAULT_AGENT_NAME: &str = "smooth-agent";
 /// Longest accepted free-text field (instructions, personality, greeting), in characters.
 pub const MAX_TEXT_CHARS: usize = 32 * 1024;
 /// Most model calls an agent may allow per turn.
