@@ -92,7 +92,8 @@ pub fn origin_allowed(allowed: &[String], origin: Option<&str>) -> bool {
 
 /// Whether `context` is a fresh, correctly signed `authContext` for `secret`.
 pub fn context_valid(secret: &str, context: &AuthContext<'_>, now_secs: i64) -> bool {
-    if (now_secs - context.timestamp).abs() > MAX_SKEW_SECS {
+    // `abs_diff`: the timestamp is the client's, and any i64 must not overflow.
+    if now_secs.abs_diff(context.timestamp) > MAX_SKEW_SECS.unsigned_abs() {
         return false;
     }
     let Ok(signature) = hex::decode(context.signature) else {
@@ -332,6 +333,10 @@ mod tests {
         let future = sign("k", "u1", now + 61);
         assert!(!context_valid("k", &context(&future, now + 61), now));
         assert!(!context_valid("k", &context("zz", now), now));
+        for extreme in [i64::MIN, i64::MAX] {
+            let signature = sign("k", "u1", extreme);
+            assert!(!context_valid("k", &context(&signature, extreme), now));
+        }
         // The timestamp is part of what is signed.
         assert!(!context_valid("k", &context(&good, now - 29), now));
     }
