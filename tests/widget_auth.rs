@@ -469,9 +469,14 @@ async fn the_widget_policy_decides_the_organisation_first() {
 /// that agent (404 when unscripted) and records the request's Authorization header.
 #[derive(Clone, Default)]
 struct PolicyService {
+    /// Agent id → (status, body).
     script: Arc<Mutex<HashMap<String, (u16, Value)>>>,
-    hits: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    /// Every request: the agent id and its Authorization header.
+    hits: Arc<Mutex<Vec<Hit>>>,
 }
+
+/// One request to the policy service: the agent id and its Authorization header.
+type Hit = (String, Option<String>);
 
 impl PolicyService {
     async fn start() -> (PolicyService, String) {
