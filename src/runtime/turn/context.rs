@@ -41,15 +41,17 @@ pub(super) async fn history(
     runtime: &Runtime,
     input: &TurnInput,
 ) -> Result<Vec<ChatMessage>, StoreError> {
-    let history = runtime
+    let window = runtime.config.history_messages;
+    // At least two, so whether anything came before the new message is known even when the
+    // window replays that message alone.
+    let mut history = runtime
         .store
-        .recent_messages(
-            input.session.conversation_id,
-            runtime.config.history_messages,
-        )
+        .recent_messages(input.session.conversation_id, window.max(2))
         .await?;
     // Only the user's new message is stored: nothing was said before it.
     let first_turn = history.len() <= 1;
+    let excess = history.len().saturating_sub(window as usize);
+    history.drain(..excess);
     let mut messages = Vec::with_capacity(history.len() + 1);
     messages.push(ChatMessage::text(
         Role::System,
