@@ -288,16 +288,9 @@ async fn seed_gateway_keys(
     Ok(())
 }
 
-/// The `{"connect": …}` argument: a name, or an object with handshake options.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum ConnectSpec {
-    Name(String),
-    Options(ConnectOptions),
-}
-
-/// How a connection is opened.
-#[derive(Debug, Deserialize)]
+/// How a connection is opened: the `{"connect": …}` argument is a name, or an object with
+/// these handshake options.
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ConnectOptions {
     name: String,
@@ -316,6 +309,9 @@ struct ConnectOptions {
 
 /// `claims` signed HS256 with `secret`, with an `exp` an hour ahead unless they set one.
 fn sign_claims(secret: &str, claims: &Value) -> Result<String, String> {
+    if !claims.is_object() {
+        return Err(format!("`claims` must be a JSON object, got {claims}"));
+    }
     let mut claims = claims.clone();
     if claims.get("exp").is_none() {
         claims["exp"] = json!(jsonwebtoken::get_current_timestamp() + 3600);
@@ -522,11 +518,7 @@ async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
     if !scenario.config.auth_required {
         run.connect(ConnectOptions {
             name: "a".to_string(),
-            claims: None,
-            token: None,
-            token_in_query: false,
-            origin: None,
-            expect_refused: None,
+            ..ConnectOptions::default()
         })
         .await
         .map_err(|e| format!("setup: {e}"))?;
@@ -612,18 +604,20 @@ impl Run {
                 }
             }
             "connect" => {
-                let spec: ConnectSpec = serde_json::from_value(arg.clone())
-                    .map_err(|e| format!("bad `connect`: {e}"))?;
-                let options = match spec {
-                    ConnectSpec::Name(name) => ConnectOptions {
+                // Parsed by shape rather than as an untagged enum, so a mistyped option is
+                // named in the error instead of "did not match any variant".
+                let options = match arg {
+                    Value::String(name) => ConnectOptions {
                         name,
-                        claims: None,
-                        token: None,
-                        token_in_query: false,
-                        origin: None,
-                        expect_refused: None,
+                        ..ConnectOptions::default()
                     },
-                    ConnectSpec::Options(options) => options,
+                    options @ Value::Object(_) => serde_json::from_value(options)
+                        .map_err(|e| format!("bad `connect`: {e}"))?,
+                    other => {
+                        return Err(format!(
+                            "`connect` must be a name or an object of options, got {other}"
+                        ))
+                    }
                 };
                 self.connect(options).await
             }
@@ -710,7 +704,10 @@ impl Run {
         let mut query = None;
         if let Some(token) = &token {
             if options.token_in_query {
-                query = Some(format!("token={token}"));
+                // Percent-encoded, so any raw token makes a valid URL.
+                let encoded: String =
+                    url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+                query = Some(format!("token={encoded}"));
             } else {
                 headers.push(("authorization", format!("Bearer {token}")));
             }
