@@ -650,6 +650,8 @@ pub enum ErrorCode {
     AuthContextInvalid,
     #[serde(rename = "AGENT_NOT_AUTHORIZED")]
     AgentNotAuthorized,
+    #[serde(rename = "OTP_SEND_FAILED")]
+    OtpSendFailed,
 }
 impl ::std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -672,6 +674,7 @@ impl ::std::fmt::Display for ErrorCode {
             Self::OriginNotAllowed => f.write_str("ORIGIN_NOT_ALLOWED"),
             Self::AuthContextInvalid => f.write_str("AUTH_CONTEXT_INVALID"),
             Self::AgentNotAuthorized => f.write_str("AGENT_NOT_AUTHORIZED"),
+            Self::OtpSendFailed => f.write_str("OTP_SEND_FAILED"),
         }
     }
 }
@@ -699,6 +702,7 @@ impl ::std::str::FromStr for ErrorCode {
             "ORIGIN_NOT_ALLOWED" => Ok(Self::OriginNotAllowed),
             "AUTH_CONTEXT_INVALID" => Ok(Self::AuthContextInvalid),
             "AGENT_NOT_AUTHORIZED" => Ok(Self::AgentNotAuthorized),
+            "OTP_SEND_FAILED" => Ok(Self::OtpSendFailed),
             _ => Err("invalid value".into()),
         }
     }
@@ -1150,6 +1154,261 @@ impl ::std::convert::TryFrom<::std::string::String> for MessageDirection {
         value.parse()
     }
 }
+///The code was not accepted. With attempts left the user may try again; at 0 the verification is over (the waiting tool gets an error result and the turn completes) and a new one starts the next time a turn needs it.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpInvalidEvent {
+    pub data: OtpInvalidEventData,
+    ///The verify_otp requestId.
+    #[serde(
+        rename = "requestId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    ///Server clock at emission, in Unix epoch milliseconds.
+    pub timestamp: u64,
+}
+///`OtpInvalidEventData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpInvalidEventData {
+    pub data: OtpInvalidEventDataData,
+    ///Same as the top-level requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+}
+///`OtpInvalidEventDataData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpInvalidEventDataData {
+    ///Codes the user may still try; 0 means this verification is over.
+    #[serde(rename = "attemptsRemaining")]
+    pub attempts_remaining: u64,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub error: ::std::option::Option<OtpInvalidReason>,
+    ///What went wrong, to show the user.
+    pub message: ::std::string::String,
+}
+///Why the code was not accepted. INVALID_CODE: wrong code. MAX_ATTEMPTS: no attempts left. NOT_FOUND: no verification is pending for the session. EXPIRED: the code is too old.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum OtpInvalidReason {
+    #[serde(rename = "INVALID_CODE")]
+    InvalidCode,
+    #[serde(rename = "MAX_ATTEMPTS")]
+    MaxAttempts,
+    #[serde(rename = "NOT_FOUND")]
+    NotFound,
+    #[serde(rename = "EXPIRED")]
+    Expired,
+}
+impl ::std::fmt::Display for OtpInvalidReason {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::InvalidCode => f.write_str("INVALID_CODE"),
+            Self::MaxAttempts => f.write_str("MAX_ATTEMPTS"),
+            Self::NotFound => f.write_str("NOT_FOUND"),
+            Self::Expired => f.write_str("EXPIRED"),
+        }
+    }
+}
+impl ::std::str::FromStr for OtpInvalidReason {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "INVALID_CODE" => Ok(Self::InvalidCode),
+            "MAX_ATTEMPTS" => Ok(Self::MaxAttempts),
+            "NOT_FOUND" => Ok(Self::NotFound),
+            "EXPIRED" => Ok(Self::Expired),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for OtpInvalidReason {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for OtpInvalidReason {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///A one-time code was delivered to the session's contact; the turn waits for verify_otp.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpSentEvent {
+    pub data: OtpSentEventData,
+    ///The parked turn's send_message requestId.
+    #[serde(
+        rename = "requestId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    ///Server clock at emission, in Unix epoch milliseconds.
+    pub timestamp: u64,
+}
+///`OtpSentEventData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpSentEventData {
+    pub data: OtpSentEventDataData,
+    ///Same as the top-level requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+}
+///`OtpSentEventDataData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpSentEventDataData {
+    pub channel: OtpVerificationRequiredChannel,
+    ///Where the code went, mostly hidden (e.g. a***@example.com).
+    #[serde(rename = "maskedDestination")]
+    pub masked_destination: ::std::string::String,
+}
+///A way to deliver a one-time code.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum OtpVerificationRequiredChannel {
+    #[serde(rename = "email")]
+    Email,
+    #[serde(rename = "sms")]
+    Sms,
+}
+impl ::std::fmt::Display for OtpVerificationRequiredChannel {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Email => f.write_str("email"),
+            Self::Sms => f.write_str("sms"),
+        }
+    }
+}
+impl ::std::str::FromStr for OtpVerificationRequiredChannel {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "email" => Ok(Self::Email),
+            "sms" => Ok(Self::Sms),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for OtpVerificationRequiredChannel {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for OtpVerificationRequiredChannel {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///The turn reached a tool that only a verified end user may trigger, and the session's end user is not verified yet. The server then sends a one-time code to the session's contact (otp_sent, or error OTP_SEND_FAILED) and the turn waits for verify_otp, the code's expiry or cancel; apart from keepalives nothing more is sent for the turn until then.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpVerificationRequiredEvent {
+    pub data: OtpVerificationRequiredEventData,
+    ///The parked turn's send_message requestId.
+    #[serde(
+        rename = "requestId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    ///Server clock at emission, in Unix epoch milliseconds.
+    pub timestamp: u64,
+}
+///`OtpVerificationRequiredEventData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpVerificationRequiredEventData {
+    pub data: OtpVerificationRequiredEventDataData,
+    ///Same as the top-level requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+}
+///`OtpVerificationRequiredEventDataData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpVerificationRequiredEventDataData {
+    ///Why the user is asked to verify, in words to show them.
+    #[serde(rename = "actionDescription")]
+    pub action_description: ::std::string::String,
+    ///The level the tool needs: end_user.
+    #[serde(rename = "authLevel")]
+    pub auth_level: ::std::string::String,
+    ///Where a code can be sent for this session.
+    #[serde(rename = "availableChannels")]
+    pub available_channels: ::std::vec::Vec<OtpVerificationRequiredChannel>,
+    ///The tool waiting for the verification.
+    #[serde(rename = "toolId")]
+    pub tool_id: ::std::string::String,
+}
+///The code was right: the session's end user is verified from now on, and a turn waiting for it resumes.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpVerifiedEvent {
+    pub data: OtpVerifiedEventData,
+    ///The verify_otp requestId.
+    #[serde(
+        rename = "requestId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    ///Server clock at emission, in Unix epoch milliseconds.
+    pub timestamp: u64,
+}
+///`OtpVerifiedEventData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpVerifiedEventData {
+    pub data: OtpVerifiedEventDataData,
+    ///Same as the top-level requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+}
+///`OtpVerifiedEventDataData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OtpVerifiedEventDataData {
+    ///Confirmation to show the user.
+    pub message: ::std::string::String,
+}
 ///Someone taking part in a conversation: the user, the AI agent, or a human agent.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -1459,6 +1718,12 @@ pub struct Session {
     ///The agent's participant record.
     #[serde(rename = "agentParticipantId")]
     pub agent_participant_id: ::uuid::Uuid,
+    ///The e-mail address given when the session was created; one-time codes are sent there.
+    #[serde(
+        rename = "contactEmail",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub contact_email: ::std::option::Option<::std::string::String>,
     ///Its conversation.
     #[serde(rename = "conversationId")]
     pub conversation_id: ::uuid::Uuid,
@@ -1471,6 +1736,14 @@ pub struct Session {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub organization_id: ::std::option::Option<::std::string::String>,
+    ///When the session's end user proved who they are with a one-time code.
+    #[serde(
+        rename = "otpVerifiedAt",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub otp_verified_at: ::std::option::Option<
+        ::chrono::DateTime<::chrono::offset::Utc>,
+    >,
     ///The authenticated user who created the session; absent for anonymous sessions. Only that user, in the owner's organization, may act on the session.
     #[serde(rename = "ownerId", skip_serializing_if = "::std::option::Option::is_none")]
     pub owner_id: ::std::option::Option<::std::string::String>,
@@ -1496,6 +1769,18 @@ pub struct Session {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub verified_user_id: ::std::option::Option<::std::string::String>,
+    ///The id of the agent workflow step the conversation is on (the first step when absent).
+    #[serde(
+        rename = "workflowStep",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub workflow_step: ::std::option::Option<::std::string::String>,
+    ///Turns spent on the current workflow step.
+    #[serde(
+        rename = "workflowStepTurns",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub workflow_step_turns: ::std::option::Option<u64>,
 }
 ///Lifecycle state of a session.
 #[derive(
@@ -1740,6 +2025,76 @@ pub struct Usage {
     #[serde(rename = "promptTokens")]
     pub prompt_tokens: u64,
 }
+///A one-time code for the session's pending identity verification.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyOtpRequest {
+    ///The code as the user typed it; spaces and dashes are ignored.
+    pub code: VerifyOtpRequestCode,
+    ///Echoed on otp_verified or otp_invalid. Clients usually reuse the prompt's requestId; the code is routed by sessionId, not by this value.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+    ///The session whose end user is verifying.
+    #[serde(rename = "sessionId")]
+    pub session_id: ::uuid::Uuid,
+}
+///The code as the user typed it; spaces and dashes are ignored.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct VerifyOtpRequestCode(::std::string::String);
+impl ::std::ops::Deref for VerifyOtpRequestCode {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<VerifyOtpRequestCode> for ::std::string::String {
+    fn from(value: VerifyOtpRequestCode) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for VerifyOtpRequestCode {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 64usize {
+            return Err("longer than 64 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for VerifyOtpRequestCode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for VerifyOtpRequestCode {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for VerifyOtpRequestCode {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
 ///The turn stopped before running a tool that needs a person's approval. It is always followed by that call's stream_chunk toolCall, then nothing more for the turn (apart from keepalives) until a confirm_tool_action for the session arrives or the confirmation times out (a timeout counts as a rejection).
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -1834,6 +2189,9 @@ pub enum Action {
     ///Sends the user's message and runs one agent turn: an immediate_response 202 acknowledges it, the reply streams as stream_token events (stream_reasoning for model reasoning, stream_chunk for tool activity), and eventual_response (or a terminal error or cancelled) ends it. One turn runs per session at a time.
     #[serde(rename = "send_message")]
     SendMessage(SendMessageRequest),
+    ///Answers an otp_verification_required prompt with the one-time code the user received. A right code marks the session's end user as verified (stored with the session, so it survives restarts), is answered with otp_verified, and the parked turn runs the tool that needed verification and streams on under its own send_message requestId. A wrong, expired or exhausted code is answered with otp_invalid; with nothing pending the answer is otp_invalid with error NOT_FOUND. The session is owner-checked like every sessionId action.
+    #[serde(rename = "verify_otp")]
+    VerifyOtp(VerifyOtpRequest),
 }
 impl Action {
     ///Every `action` value the spec defines, in file order.
@@ -1845,6 +2203,7 @@ impl Action {
         "get_session",
         "ping",
         "send_message",
+        "verify_otp",
     ];
     /// The wire name of this frame's kind.
     pub fn name(&self) -> &'static str {
@@ -1856,6 +2215,7 @@ impl Action {
             Self::GetSession(_) => "get_session",
             Self::Ping(_) => "ping",
             Self::SendMessage(_) => "send_message",
+            Self::VerifyOtp(_) => "verify_otp",
         }
     }
     ///Decodes the payload of the frame whose `action` is `name` (with the `action` field removed), reporting the path of the first problem; `None` for an unknown name.
@@ -1917,6 +2277,12 @@ impl Action {
                         .map(Self::SendMessage),
                 )
             }
+            "verify_otp" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, VerifyOtpRequest>(payload)
+                        .map(Self::VerifyOtp),
+                )
+            }
             _ => ::std::option::Option::None,
         }
     }
@@ -1956,6 +2322,11 @@ impl ::std::convert::From<SendMessageRequest> for Action {
         Self::SendMessage(value)
     }
 }
+impl ::std::convert::From<VerifyOtpRequest> for Action {
+    fn from(value: VerifyOtpRequest) -> Self {
+        Self::VerifyOtp(value)
+    }
+}
 ///A frame the server sends, discriminated by its `type` field.
 #[derive(Clone, Debug, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
 #[serde(tag = "type")]
@@ -1975,6 +2346,18 @@ pub enum Event {
     ///Sent while a turn runs and nothing else was sent for a while, so proxies keep the socket open. Needs no answer.
     #[serde(rename = "keepalive")]
     Keepalive(KeepaliveEvent),
+    ///The code was not accepted. With attempts left the user may try again; at 0 the verification is over (the waiting tool gets an error result and the turn completes) and a new one starts the next time a turn needs it.
+    #[serde(rename = "otp_invalid")]
+    OtpInvalid(OtpInvalidEvent),
+    ///A one-time code was delivered to the session's contact; the turn waits for verify_otp.
+    #[serde(rename = "otp_sent")]
+    OtpSent(OtpSentEvent),
+    ///The turn reached a tool that only a verified end user may trigger, and the session's end user is not verified yet. The server then sends a one-time code to the session's contact (otp_sent, or error OTP_SEND_FAILED) and the turn waits for verify_otp, the code's expiry or cancel; apart from keepalives nothing more is sent for the turn until then.
+    #[serde(rename = "otp_verification_required")]
+    OtpVerificationRequired(OtpVerificationRequiredEvent),
+    ///The code was right: the session's end user is verified from now on, and a turn waiting for it resumes.
+    #[serde(rename = "otp_verified")]
+    OtpVerified(OtpVerifiedEvent),
     ///The answer to a ping: the server's clock, at the top level and again in data.
     #[serde(rename = "pong")]
     Pong(PongEvent),
@@ -1999,6 +2382,10 @@ impl Event {
         "eventual_response",
         "immediate_response",
         "keepalive",
+        "otp_invalid",
+        "otp_sent",
+        "otp_verification_required",
+        "otp_verified",
         "pong",
         "stream_chunk",
         "stream_reasoning",
@@ -2013,6 +2400,10 @@ impl Event {
             Self::EventualResponse(_) => "eventual_response",
             Self::ImmediateResponse(_) => "immediate_response",
             Self::Keepalive(_) => "keepalive",
+            Self::OtpInvalid(_) => "otp_invalid",
+            Self::OtpSent(_) => "otp_sent",
+            Self::OtpVerificationRequired(_) => "otp_verification_required",
+            Self::OtpVerified(_) => "otp_verified",
             Self::Pong(_) => "pong",
             Self::StreamChunk(_) => "stream_chunk",
             Self::StreamReasoning(_) => "stream_reasoning",
@@ -2062,6 +2453,33 @@ impl Event {
                 ::std::option::Option::Some(
                     ::serde_path_to_error::deserialize::<_, KeepaliveEvent>(payload)
                         .map(Self::Keepalive),
+                )
+            }
+            "otp_invalid" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, OtpInvalidEvent>(payload)
+                        .map(Self::OtpInvalid),
+                )
+            }
+            "otp_sent" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, OtpSentEvent>(payload)
+                        .map(Self::OtpSent),
+                )
+            }
+            "otp_verification_required" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        OtpVerificationRequiredEvent,
+                    >(payload)
+                        .map(Self::OtpVerificationRequired),
+                )
+            }
+            "otp_verified" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, OtpVerifiedEvent>(payload)
+                        .map(Self::OtpVerified),
                 )
             }
             "pong" => {
@@ -2129,6 +2547,26 @@ impl ::std::convert::From<KeepaliveEvent> for Event {
         Self::Keepalive(value)
     }
 }
+impl ::std::convert::From<OtpInvalidEvent> for Event {
+    fn from(value: OtpInvalidEvent) -> Self {
+        Self::OtpInvalid(value)
+    }
+}
+impl ::std::convert::From<OtpSentEvent> for Event {
+    fn from(value: OtpSentEvent) -> Self {
+        Self::OtpSent(value)
+    }
+}
+impl ::std::convert::From<OtpVerificationRequiredEvent> for Event {
+    fn from(value: OtpVerificationRequiredEvent) -> Self {
+        Self::OtpVerificationRequired(value)
+    }
+}
+impl ::std::convert::From<OtpVerifiedEvent> for Event {
+    fn from(value: OtpVerifiedEvent) -> Self {
+        Self::OtpVerified(value)
+    }
+}
 impl ::std::convert::From<PongEvent> for Event {
     fn from(value: PongEvent) -> Self {
         Self::Pong(value)
@@ -2186,7 +2624,11 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "actions/send-message.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/send-message.schema.json\",\n  \"title\": \"send_message\",\n  \"description\": \"Sends the user's message and runs one agent turn: an immediate_response 202 acknowledges it, the reply streams as stream_token events (stream_reasoning for model reasoning, stream_chunk for tool activity), and eventual_response (or a terminal error or cancelled) ends it. One turn runs per session at a time.\",\n  \"x-error-codes\": [\"VALIDATION_ERROR\", \"SESSION_NOT_FOUND\", \"LLM_UNAVAILABLE\", \"TURN_IN_PROGRESS\", \"OVERLOADED\", \"STORAGE_ERROR\", \"AGENT_ERROR\"],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"One user message for a session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\", \"requestId\", \"sessionId\", \"message\"],\n      \"properties\": {\n        \"action\": { \"const\": \"send_message\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Required: every event of the turn carries it.\" },\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session to talk in.\" },\n        \"message\": { \"type\": \"string\", \"minLength\": 1, \"maxLength\": 10000, \"description\": \"The user's text; must contain a non-whitespace character.\" },\n        \"stream\": { \"type\": \"boolean\", \"default\": true, \"description\": \"false: send only the 202 acknowledgement and the final eventual_response, no stream events.\" },\n        \"model\": { \"type\": \"string\", \"maxLength\": 256, \"description\": \"Gateway model id to use for this turn only; blank means the configured model.\" }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The outcome of a turn, carried in eventual_response at data.data.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"messageId\", \"response\", \"needsEscalation\"],\n      \"properties\": {\n        \"messageId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Id of the stored agent reply.\" },\n        \"response\": { \"$ref\": \"../domain/general-agent-response.schema.json\" },\n        \"needsEscalation\": { \"type\": \"boolean\", \"description\": \"Whether a human should take over.\" },\n        \"escalationReason\": { \"type\": \"string\", \"description\": \"Why a human should take over, when needsEscalation is true.\" },\n        \"usage\": { \"$ref\": \"../domain/usage.schema.json\" },\n        \"citations\": { \"type\": \"array\", \"minItems\": 1, \"maxItems\": 8, \"items\": { \"$ref\": \"../domain/citation.schema.json\" }, \"description\": \"Knowledge sources behind the answer; absent when there are none.\" }\n      }\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/send-message.schema.json\",\n  \"title\": \"send_message\",\n  \"description\": \"Sends the user's message and runs one agent turn: an immediate_response 202 acknowledges it, the reply streams as stream_token events (stream_reasoning for model reasoning, stream_chunk for tool activity), and eventual_response (or a terminal error or cancelled) ends it. One turn runs per session at a time.\",\n  \"x-error-codes\": [\"VALIDATION_ERROR\", \"SESSION_NOT_FOUND\", \"LLM_UNAVAILABLE\", \"TURN_IN_PROGRESS\", \"OVERLOADED\", \"STORAGE_ERROR\", \"AGENT_ERROR\", \"OTP_SEND_FAILED\"],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"One user message for a session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\", \"requestId\", \"sessionId\", \"message\"],\n      \"properties\": {\n        \"action\": { \"const\": \"send_message\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Required: every event of the turn carries it.\" },\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session to talk in.\" },\n        \"message\": { \"type\": \"string\", \"minLength\": 1, \"maxLength\": 10000, \"description\": \"The user's text; must contain a non-whitespace character.\" },\n        \"stream\": { \"type\": \"boolean\", \"default\": true, \"description\": \"false: send only the 202 acknowledgement and the final eventual_response, no stream events.\" },\n        \"model\": { \"type\": \"string\", \"maxLength\": 256, \"description\": \"Gateway model id to use for this turn only; blank means the configured model.\" }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The outcome of a turn, carried in eventual_response at data.data.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"messageId\", \"response\", \"needsEscalation\"],\n      \"properties\": {\n        \"messageId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Id of the stored agent reply.\" },\n        \"response\": { \"$ref\": \"../domain/general-agent-response.schema.json\" },\n        \"needsEscalation\": { \"type\": \"boolean\", \"description\": \"Whether a human should take over.\" },\n        \"escalationReason\": { \"type\": \"string\", \"description\": \"Why a human should take over, when needsEscalation is true.\" },\n        \"usage\": { \"$ref\": \"../domain/usage.schema.json\" },\n        \"citations\": { \"type\": \"array\", \"minItems\": 1, \"maxItems\": 8, \"items\": { \"$ref\": \"../domain/citation.schema.json\" }, \"description\": \"Knowledge sources behind the answer; absent when there are none.\" }\n      }\n    }\n  }\n}\n",
+    ),
+    (
+        "actions/verify-otp.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/verify-otp.schema.json\",\n  \"title\": \"verify_otp\",\n  \"description\": \"Answers an otp_verification_required prompt with the one-time code the user received. A right code marks the session's end user as verified (stored with the session, so it survives restarts), is answered with otp_verified, and the parked turn runs the tool that needed verification and streams on under its own send_message requestId. A wrong, expired or exhausted code is answered with otp_invalid; with nothing pending the answer is otp_invalid with error NOT_FOUND. The session is owner-checked like every sessionId action.\",\n  \"x-error-codes\": [\"VALIDATION_ERROR\", \"SESSION_NOT_FOUND\", \"STORAGE_ERROR\"],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"A one-time code for the session's pending identity verification.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\", \"requestId\", \"sessionId\", \"code\"],\n      \"properties\": {\n        \"action\": { \"const\": \"verify_otp\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Echoed on otp_verified or otp_invalid. Clients usually reuse the prompt's requestId; the code is routed by sessionId, not by this value.\" },\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session whose end user is verifying.\" },\n        \"code\": { \"type\": \"string\", \"minLength\": 1, \"maxLength\": 64, \"description\": \"The code as the user typed it; spaces and dashes are ignored.\" }\n      }\n    }\n  }\n}\n",
     ),
     (
         "events/cancelled.schema.json",
@@ -2194,7 +2636,7 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "events/error.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/error.schema.json\",\n  \"title\": \"error\",\n  \"description\": \"Reports that one frame could not be served. The connection stays open; clients classify by error.code, the message is for people.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\n    \"type\",\n    \"error\",\n    \"data\",\n    \"timestamp\"\n  ],\n  \"properties\": {\n    \"type\": {\n      \"const\": \"error\"\n    },\n    \"requestId\": {\n      \"type\": \"string\",\n      \"description\": \"The failed action's requestId, when it had one.\"\n    },\n    \"error\": {\n      \"$ref\": \"#/$defs/Detail\"\n    },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"error\"\n      ],\n      \"properties\": {\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Same as the top-level requestId.\"\n        },\n        \"error\": {\n          \"$ref\": \"#/$defs/Detail\"\n        }\n      }\n    },\n    \"timestamp\": {\n      \"type\": \"integer\",\n      \"minimum\": 0,\n      \"description\": \"Server clock at emission, in Unix epoch milliseconds.\"\n    }\n  },\n  \"$defs\": {\n    \"Detail\": {\n      \"description\": \"A machine-readable code and a human-readable explanation.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"code\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"code\": {\n          \"$ref\": \"#/$defs/Code\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"description\": \"What went wrong, safe to show to the user; never carries internal details.\"\n        }\n      }\n    },\n    \"Code\": {\n      \"description\": \"Every error code this server sends, on the WebSocket (an error event) and over HTTP (the same envelope as the response body). VALIDATION_ERROR: the frame or request broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream, storage failure, internal fault); the session stays usable. INTERNAL_ERROR: an unexpected server fault outside a turn. STORAGE_ERROR: storage failed while answering the request. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended). UNAUTHENTICATED: an HTTP API request carried no credentials. INVALID_TOKEN: an HTTP API request carried credentials that are not valid. NOT_FOUND: an HTTP API request named a resource that does not exist.\",\n      \"type\": \"string\",\n      \"enum\": [\n        \"VALIDATION_ERROR\",\n        \"UNSUPPORTED_ACTION\",\n        \"FRAME_TOO_LARGE\",\n        \"SESSION_NOT_FOUND\",\n        \"TURN_IN_PROGRESS\",\n        \"LLM_UNAVAILABLE\",\n        \"AGENT_ERROR\",\n        \"INTERNAL_ERROR\",\n        \"STORAGE_ERROR\",\n        \"OVERLOADED\",\n        \"NO_PENDING_CONFIRMATION\",\n        \"UNAUTHENTICATED\",\n        \"INVALID_TOKEN\",\n        \"NOT_FOUND\",\n        \"FORBIDDEN\",\n        \"ORIGIN_NOT_ALLOWED\",\n        \"AUTH_CONTEXT_INVALID\",\n        \"AGENT_NOT_AUTHORIZED\"\n      ]\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/error.schema.json\",\n  \"title\": \"error\",\n  \"description\": \"Reports that one frame could not be served. The connection stays open; clients classify by error.code, the message is for people.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\n    \"type\",\n    \"error\",\n    \"data\",\n    \"timestamp\"\n  ],\n  \"properties\": {\n    \"type\": {\n      \"const\": \"error\"\n    },\n    \"requestId\": {\n      \"type\": \"string\",\n      \"description\": \"The failed action's requestId, when it had one.\"\n    },\n    \"error\": {\n      \"$ref\": \"#/$defs/Detail\"\n    },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"error\"\n      ],\n      \"properties\": {\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Same as the top-level requestId.\"\n        },\n        \"error\": {\n          \"$ref\": \"#/$defs/Detail\"\n        }\n      }\n    },\n    \"timestamp\": {\n      \"type\": \"integer\",\n      \"minimum\": 0,\n      \"description\": \"Server clock at emission, in Unix epoch milliseconds.\"\n    }\n  },\n  \"$defs\": {\n    \"Detail\": {\n      \"description\": \"A machine-readable code and a human-readable explanation.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"code\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"code\": {\n          \"$ref\": \"#/$defs/Code\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"description\": \"What went wrong, safe to show to the user; never carries internal details.\"\n        }\n      }\n    },\n    \"Code\": {\n      \"description\": \"Every error code this server sends, on the WebSocket (an error event) and over HTTP (the same envelope as the response body). VALIDATION_ERROR: the frame or request broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream, storage failure, internal fault); the session stays usable. INTERNAL_ERROR: an unexpected server fault outside a turn. STORAGE_ERROR: storage failed while answering the request. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended). UNAUTHENTICATED: an HTTP API request carried no credentials. INVALID_TOKEN: an HTTP API request carried credentials that are not valid. NOT_FOUND: an HTTP API request named a resource that does not exist.\",\n      \"type\": \"string\",\n      \"enum\": [\n        \"VALIDATION_ERROR\",\n        \"UNSUPPORTED_ACTION\",\n        \"FRAME_TOO_LARGE\",\n        \"SESSION_NOT_FOUND\",\n        \"TURN_IN_PROGRESS\",\n        \"LLM_UNAVAILABLE\",\n        \"AGENT_ERROR\",\n        \"INTERNAL_ERROR\",\n        \"STORAGE_ERROR\",\n        \"OVERLOADED\",\n        \"NO_PENDING_CONFIRMATION\",\n        \"UNAUTHENTICATED\",\n        \"INVALID_TOKEN\",\n        \"NOT_FOUND\",\n        \"FORBIDDEN\",\n        \"ORIGIN_NOT_ALLOWED\",\n        \"AUTH_CONTEXT_INVALID\",\n        \"AGENT_NOT_AUTHORIZED\",\n        \"OTP_SEND_FAILED\"\n      ]\n    }\n  }\n}\n",
     ),
     (
         "events/eventual-response.schema.json",
@@ -2207,6 +2649,22 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     (
         "events/keepalive.schema.json",
         "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/keepalive.schema.json\",\n  \"title\": \"keepalive\",\n  \"description\": \"Sent while a turn runs and nothing else was sent for a while, so proxies keep the socket open. Needs no answer.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"requestId\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"keepalive\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The running turn's requestId.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  }\n}\n",
+    ),
+    (
+        "events/otp-invalid.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/otp-invalid.schema.json\",\n  \"title\": \"otp_invalid\",\n  \"description\": \"The code was not accepted. With attempts left the user may try again; at 0 the verification is over (the waiting tool gets an error result and the turn completes) and a new one starts the next time a turn needs it.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"otp_invalid\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The verify_otp requestId.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"data\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"data\": {\n          \"type\": \"object\",\n          \"additionalProperties\": false,\n          \"required\": [\"attemptsRemaining\", \"message\"],\n          \"properties\": {\n            \"error\": { \"$ref\": \"#/$defs/Reason\" },\n            \"attemptsRemaining\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Codes the user may still try; 0 means this verification is over.\" },\n            \"message\": { \"type\": \"string\", \"description\": \"What went wrong, to show the user.\" }\n          }\n        }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  },\n  \"$defs\": {\n    \"Reason\": {\n      \"description\": \"Why the code was not accepted. INVALID_CODE: wrong code. MAX_ATTEMPTS: no attempts left. NOT_FOUND: no verification is pending for the session. EXPIRED: the code is too old.\",\n      \"type\": \"string\",\n      \"enum\": [\"INVALID_CODE\", \"MAX_ATTEMPTS\", \"NOT_FOUND\", \"EXPIRED\"]\n    }\n  }\n}\n",
+    ),
+    (
+        "events/otp-sent.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/otp-sent.schema.json\",\n  \"title\": \"otp_sent\",\n  \"description\": \"A one-time code was delivered to the session's contact; the turn waits for verify_otp.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"otp_sent\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The parked turn's send_message requestId.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"data\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"data\": {\n          \"type\": \"object\",\n          \"additionalProperties\": false,\n          \"required\": [\"channel\", \"maskedDestination\"],\n          \"properties\": {\n            \"channel\": { \"$ref\": \"otp-verification-required.schema.json#/$defs/Channel\" },\n            \"maskedDestination\": { \"type\": \"string\", \"description\": \"Where the code went, mostly hidden (e.g. a***@example.com).\" }\n          }\n        }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  }\n}\n",
+    ),
+    (
+        "events/otp-verification-required.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/otp-verification-required.schema.json\",\n  \"title\": \"otp_verification_required\",\n  \"description\": \"The turn reached a tool that only a verified end user may trigger, and the session's end user is not verified yet. The server then sends a one-time code to the session's contact (otp_sent, or error OTP_SEND_FAILED) and the turn waits for verify_otp, the code's expiry or cancel; apart from keepalives nothing more is sent for the turn until then.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"otp_verification_required\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The parked turn's send_message requestId.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"data\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"data\": {\n          \"type\": \"object\",\n          \"additionalProperties\": false,\n          \"required\": [\"toolId\", \"actionDescription\", \"availableChannels\", \"authLevel\"],\n          \"properties\": {\n            \"toolId\": { \"type\": \"string\", \"description\": \"The tool waiting for the verification.\" },\n            \"actionDescription\": { \"type\": \"string\", \"description\": \"Why the user is asked to verify, in words to show them.\" },\n            \"availableChannels\": {\n              \"type\": \"array\",\n              \"minItems\": 1,\n              \"items\": { \"$ref\": \"#/$defs/Channel\" },\n              \"description\": \"Where a code can be sent for this session.\"\n            },\n            \"authLevel\": { \"type\": \"string\", \"description\": \"The level the tool needs: end_user.\" }\n          }\n        }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  },\n  \"$defs\": {\n    \"Channel\": {\n      \"description\": \"A way to deliver a one-time code.\",\n      \"type\": \"string\",\n      \"enum\": [\"email\", \"sms\"]\n    }\n  }\n}\n",
+    ),
+    (
+        "events/otp-verified.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/otp-verified.schema.json\",\n  \"title\": \"otp_verified\",\n  \"description\": \"The code was right: the session's end user is verified from now on, and a turn waiting for it resumes.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"otp_verified\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The verify_otp requestId.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"data\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"data\": {\n          \"type\": \"object\",\n          \"additionalProperties\": false,\n          \"required\": [\"message\"],\n          \"properties\": {\n            \"message\": { \"type\": \"string\", \"description\": \"Confirmation to show the user.\" }\n          }\n        }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  }\n}\n",
     ),
     (
         "events/pong.schema.json",
@@ -2258,7 +2716,7 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "domain/session.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/domain/session.schema.json\",\n  \"title\": \"session\",\n  \"description\": \"A chat session: one user talking to one agent inside one conversation. Stored durably; any later connection can resume it.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"sessionId\", \"conversationId\", \"agentId\", \"agentName\", \"userParticipantId\", \"agentParticipantId\", \"threadId\", \"status\", \"createdAt\"],\n  \"properties\": {\n    \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session id.\" },\n    \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Its conversation.\" },\n    \"organizationId\": { \"type\": \"string\", \"description\": \"The organization the session belongs to, when known.\" },\n    \"ownerId\": { \"type\": \"string\", \"description\": \"The authenticated user who created the session; absent for anonymous sessions. Only that user, in the owner's organization, may act on the session.\" },\n    \"ownerOrganizationId\": { \"type\": \"string\", \"description\": \"The organization of the authenticated user who created the session, when their token named one.\" },\n    \"verifiedUserId\": { \"type\": \"string\", \"description\": \"The end user an embedding site vouched for with a verified authContext when the session was created.\" },\n    \"agentId\": { \"type\": \"string\", \"description\": \"The agent.\" },\n    \"agentName\": { \"type\": \"string\", \"description\": \"Display name of the agent.\" },\n    \"userParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The user's participant record.\" },\n    \"agentParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The agent's participant record.\" },\n    \"threadId\": { \"type\": \"string\", \"description\": \"The agent thread; equal to the conversation id.\" },\n    \"status\": { \"$ref\": \"#/$defs/Status\" },\n    \"createdAt\": { \"type\": \"string\", \"format\": \"date-time\", \"description\": \"When the session was created.\" }\n  },\n  \"$defs\": {\n    \"Status\": {\n      \"description\": \"Lifecycle state of a session.\",\n      \"type\": \"string\",\n      \"enum\": [\"active\", \"idle\", \"ended\"]\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/domain/session.schema.json\",\n  \"title\": \"session\",\n  \"description\": \"A chat session: one user talking to one agent inside one conversation. Stored durably; any later connection can resume it.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"sessionId\", \"conversationId\", \"agentId\", \"agentName\", \"userParticipantId\", \"agentParticipantId\", \"threadId\", \"status\", \"createdAt\"],\n  \"properties\": {\n    \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session id.\" },\n    \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Its conversation.\" },\n    \"organizationId\": { \"type\": \"string\", \"description\": \"The organization the session belongs to, when known.\" },\n    \"ownerId\": { \"type\": \"string\", \"description\": \"The authenticated user who created the session; absent for anonymous sessions. Only that user, in the owner's organization, may act on the session.\" },\n    \"ownerOrganizationId\": { \"type\": \"string\", \"description\": \"The organization of the authenticated user who created the session, when their token named one.\" },\n    \"verifiedUserId\": { \"type\": \"string\", \"description\": \"The end user an embedding site vouched for with a verified authContext when the session was created.\" },\n    \"contactEmail\": { \"type\": \"string\", \"description\": \"The e-mail address given when the session was created; one-time codes are sent there.\" },\n    \"otpVerifiedAt\": { \"type\": \"string\", \"format\": \"date-time\", \"description\": \"When the session's end user proved who they are with a one-time code.\" },\n    \"workflowStep\": { \"type\": \"string\", \"description\": \"The id of the agent workflow step the conversation is on (the first step when absent).\" },\n    \"workflowStepTurns\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Turns spent on the current workflow step.\" },\n    \"agentId\": { \"type\": \"string\", \"description\": \"The agent.\" },\n    \"agentName\": { \"type\": \"string\", \"description\": \"Display name of the agent.\" },\n    \"userParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The user's participant record.\" },\n    \"agentParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The agent's participant record.\" },\n    \"threadId\": { \"type\": \"string\", \"description\": \"The agent thread; equal to the conversation id.\" },\n    \"status\": { \"$ref\": \"#/$defs/Status\" },\n    \"createdAt\": { \"type\": \"string\", \"format\": \"date-time\", \"description\": \"When the session was created.\" }\n  },\n  \"$defs\": {\n    \"Status\": {\n      \"description\": \"Lifecycle state of a session.\",\n      \"type\": \"string\",\n      \"enum\": [\"active\", \"idle\", \"ended\"]\n    }\n  }\n}\n",
     ),
     (
         "domain/usage.schema.json",

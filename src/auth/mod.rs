@@ -3,10 +3,12 @@
 //!
 //! - [`principal`]: principals, roles, and whether one may act on a session;
 //! - [`verifier`] (with [`jwks`]): bearer tokens to principals, in the configured mode;
-//! - [`widget`]: embeddable-widget policies (origins, signed `authContext`).
+//! - [`widget`]: embeddable-widget policies (origins, signed `authContext`);
+//! - [`tool_gate`]: who may trigger a tool (auth levels, verified end users).
 
 pub mod jwks;
 pub mod principal;
+pub mod tool_gate;
 pub mod verifier;
 pub mod widget;
 
@@ -107,6 +109,10 @@ mod tests {
             owner_id: owner.map(str::to_string),
             owner_organization_id: owner.map(|_| "acme".to_string()),
             verified_user_id: None,
+            contact_email: None,
+            otp_verified_at: None,
+            workflow_step: None,
+            workflow_step_turns: None,
             agent_id: "agent".into(),
             agent_name: "smooth-agent".into(),
             user_participant_id: Uuid::new_v4(),

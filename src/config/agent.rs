@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use super::otp::OtpConfig;
 use super::{non_blank, non_blank_list};
 
 /// Settings of the LLM gateway and of agent turns.
@@ -92,6 +93,15 @@ pub struct AgentConfig {
     /// Seconds a tool call waits for approval; no answer counts as a rejection.
     #[arg(long, env = "SMOOTH_AGENT_CONFIRM_TIMEOUT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub confirm_timeout_secs: u64,
+
+    /// Model of the workflow judge, which decides after each turn whether the current workflow
+    /// step was reached (default: the server model).
+    #[arg(long, env = "SMOOTH_AGENT_JUDGE_MODEL")]
+    pub judge_model: Option<String>,
+
+    /// One-time codes for end-user verification.
+    #[command(flatten)]
+    pub otp: OtpConfig,
 }
 
 /// The gateway used when only a key is configured (the upstream default).
@@ -109,6 +119,8 @@ impl AgentConfig {
             system_prompt: self.system_prompt.filter(|p| !p.trim().is_empty()),
             embedding_model: non_blank(self.embedding_model),
             confirm_tools: non_blank_list(self.confirm_tools),
+            judge_model: non_blank(self.judge_model),
+            otp: self.otp.normalized(),
             ..self
         }
     }

@@ -4,9 +4,11 @@
 
 pub mod agent;
 pub mod auth;
+pub mod otp;
 
 pub use agent::{AgentConfig, DEFAULT_GATEWAY_URL};
 pub use auth::{AuthConfig, AuthMode};
+pub use otp::OtpConfig;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

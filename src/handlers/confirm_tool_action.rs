@@ -6,7 +6,7 @@ use crate::auth::owned_session;
 use crate::protocol::{
     events, ClientError, ConfirmToolActionRequest, ConfirmToolActionResponse, ErrorCode,
 };
-use crate::runtime::confirm::NotDelivered;
+use crate::runtime::park::NotDelivered;
 
 /// Answers the pending confirmation of `req.session_id`.
 pub async fn handle(ctx: &Context, req: ConfirmToolActionRequest) -> HandlerResult {

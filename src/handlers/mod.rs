@@ -15,6 +15,7 @@ mod get_conversation_messages;
 mod get_session;
 mod ping;
 mod send_message;
+mod verify_otp;
 
 use std::sync::Arc;
 
@@ -76,6 +77,7 @@ pub async fn dispatch(ctx: &Context, inbound: Inbound) {
         Action::SendMessage(req) => send_message::handle(ctx, req).await,
         Action::Cancel(req) => cancel::handle(ctx, req).await,
         Action::ConfirmToolAction(req) => confirm_tool_action::handle(ctx, req).await,
+        Action::VerifyOtp(req) => verify_otp::handle(ctx, req).await,
     };
     if let Err(err) = result {
         let connection = ctx.connection_id;

@@ -19,7 +19,7 @@ pub async fn handle(ctx: &Context, req: SendMessageRequest) -> HandlerResult {
         message: req.message.to_string(),
         model: req.model.map(String::from),
         stream: req.stream,
-        access: ctx.principal.access(),
+        principal: ctx.principal.clone(),
         connection_id: ctx.connection_id,
     };
     ctx.runtime

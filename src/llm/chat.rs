@@ -24,6 +24,8 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     /// `tool_choice` to send (e.g. [`ToolChoice::None`] on the last allowed step).
     pub tool_choice: Option<ToolChoice>,
+    /// `max_tokens` of this call instead of the configured one.
+    pub max_tokens: Option<u32>,
 }
 
 /// Token counts reported by the gateway for one call.
@@ -108,7 +110,7 @@ impl Gateway {
             stream_options: StreamOptions {
                 include_usage: true,
             },
-            max_tokens: self.settings.max_tokens,
+            max_tokens: request.max_tokens.unwrap_or(self.settings.max_tokens),
             temperature: self.settings.temperature,
             tools: request
                 .tools

@@ -5,11 +5,15 @@ use serde::Serialize;
 use super::{
     now_ms, CancelledEvent, CancelledEventData, ErrorCode, ErrorDetail, ErrorEvent, ErrorEventData,
     Event, EventualResponseEvent, EventualResponseEventData, ImmediateResponseEvent,
-    KeepaliveEvent, KeepaliveEventData, PongEvent, PongEventData, SendMessageResponse,
-    StreamChunkEvent, StreamChunkEventData, StreamChunkRawResponse, StreamChunkState,
-    StreamChunkToolCall, StreamChunkToolResult, StreamReasoningEvent, StreamReasoningEventData,
-    StreamTokenEvent, StreamTokenEventData, WriteConfirmationRequiredEvent,
-    WriteConfirmationRequiredEventData, WriteConfirmationRequiredEventDataData,
+    KeepaliveEvent, KeepaliveEventData, OtpInvalidEvent, OtpInvalidEventData,
+    OtpInvalidEventDataData, OtpInvalidReason, OtpSentEvent, OtpSentEventData,
+    OtpSentEventDataData, OtpVerificationRequiredEvent, OtpVerificationRequiredEventData,
+    OtpVerificationRequiredEventDataData, OtpVerifiedEvent, OtpVerifiedEventData,
+    OtpVerifiedEventDataData, PongEvent, PongEventData, SendMessageResponse, StreamChunkEvent,
+    StreamChunkEventData, StreamChunkRawResponse, StreamChunkState, StreamChunkToolCall,
+    StreamChunkToolResult, StreamReasoningEvent, StreamReasoningEventData, StreamTokenEvent,
+    StreamTokenEventData, WriteConfirmationRequiredEvent, WriteConfirmationRequiredEventData,
+    WriteConfirmationRequiredEventDataData,
 };
 
 /// A `pong` answering a `ping`; the same instant at the top level and in `data`.
@@ -182,6 +186,83 @@ pub fn write_confirmation_required(request_id: &str, tool: &str, description: &s
             data: WriteConfirmationRequiredEventDataData {
                 tool_id: tool.to_string(),
                 action_description: description.to_string(),
+            },
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// An `otp_verification_required` prompt: the turn waits until the end user proves who they are
+/// with a one-time code sent over one of `channels`.
+pub fn otp_verification_required(
+    request_id: &str,
+    tool: &str,
+    description: &str,
+    channels: &[&str],
+) -> Event {
+    let channels = channels
+        .iter()
+        .map(|c| c.parse().expect("channels are spec'd names"))
+        .collect();
+    Event::OtpVerificationRequired(OtpVerificationRequiredEvent {
+        request_id: Some(request_id.to_string()),
+        data: OtpVerificationRequiredEventData {
+            request_id: request_id.to_string(),
+            data: OtpVerificationRequiredEventDataData {
+                tool_id: tool.to_string(),
+                action_description: description.to_string(),
+                available_channels: channels,
+                auth_level: "end_user".to_string(),
+            },
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// An `otp_sent`: a code went to `masked` over `channel`.
+pub fn otp_sent(request_id: &str, channel: &str, masked: &str) -> Event {
+    Event::OtpSent(OtpSentEvent {
+        request_id: Some(request_id.to_string()),
+        data: OtpSentEventData {
+            request_id: request_id.to_string(),
+            data: OtpSentEventDataData {
+                channel: channel.parse().expect("channels are spec'd names"),
+                masked_destination: masked.to_string(),
+            },
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// An `otp_verified`, answering `verify_otp` `request_id`.
+pub fn otp_verified(request_id: &str, message: &str) -> Event {
+    Event::OtpVerified(OtpVerifiedEvent {
+        request_id: Some(request_id.to_string()),
+        data: OtpVerifiedEventData {
+            request_id: request_id.to_string(),
+            data: OtpVerifiedEventDataData {
+                message: message.to_string(),
+            },
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// An `otp_invalid`, answering `verify_otp` `request_id`.
+pub fn otp_invalid(
+    request_id: &str,
+    error: Option<OtpInvalidReason>,
+    attempts_remaining: u32,
+    message: &str,
+) -> Event {
+    Event::OtpInvalid(OtpInvalidEvent {
+        request_id: Some(request_id.to_string()),
+        data: OtpInvalidEventData {
+            request_id: request_id.to_string(),
+            data: OtpInvalidEventDataData {
+                error,
+                attempts_remaining: u64::from(attempts_remaining),
+                message: message.to_string(),
             },
         },
         timestamp: now_ms(),

@@ -1,12 +1,13 @@
 //! The knowledge-chat runtime behind `send_message`: starting and draining turns ([`start`]),
 //! the agent loop ([`turn`]), the registry of running turns ([`registry`]), the tools a model
-//! may call ([`tools`]), confirmations parked for a person ([`confirm`]), and the [`sink`] seam
-//! through which every event leaves.
+//! may call ([`tools`]), turns parked for a person's approval or a one-time code ([`park`],
+//! [`otp`]), and the [`sink`] seam through which every event leaves.
 //!
 //! The runtime knows nothing about sockets: it emits through [`sink::EventSink`], which the
 //! server's per-connection queue implements.
 
-pub mod confirm;
+pub mod otp;
+pub mod park;
 pub mod registry;
 pub mod sink;
 mod start;
@@ -23,7 +24,8 @@ use crate::knowledge::{DynKnowledge, Knowledge};
 use crate::llm::{Gateway, GatewaySettings};
 use crate::store::agent::AgentDefinition;
 use crate::store::DynStore;
-use confirm::Confirmations;
+use otp::Otp;
+use park::Confirmations;
 use registry::TurnRegistry;
 use tools::declared::DeclaredTools;
 
@@ -53,6 +55,8 @@ pub struct Runtime {
     pub tools: Arc<DeclaredTools>,
     /// Tool calls waiting for a person's approval.
     pub confirmations: Confirmations,
+    /// One-time codes verifying end users, and the turns waiting for them.
+    pub otp: Otp,
     /// Every running turn task, including turns whose client already left.
     tasks: TaskTracker,
     /// Cancelled when the server stops taking turns (shutdown).
@@ -69,6 +73,7 @@ impl Runtime {
         };
         let knowledge = Arc::new(Knowledge::from_config(&config, store.clone())?);
         let gateway = Gateway::new(GatewaySettings::from_config(&config))?;
+        let otp = Otp::new(config.otp.clone(), store.clone())?;
         Ok(Self {
             config,
             store,
@@ -77,6 +82,7 @@ impl Runtime {
             knowledge,
             tools: Arc::new(tools),
             confirmations: Confirmations::default(),
+            otp,
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         })

@@ -108,6 +108,28 @@ impl TurnSink {
         .await;
     }
 
+    /// The turn waits for the end user's one-time code (sent even when `stream` is false).
+    pub async fn otp_verification_required(
+        &self,
+        tool: &str,
+        description: &str,
+        channels: &[&str],
+    ) {
+        self.emit(events::otp_verification_required(
+            &self.request_id,
+            tool,
+            description,
+            channels,
+        ))
+        .await;
+    }
+
+    /// A one-time code was delivered.
+    pub async fn otp_sent(&self, channel: &str, masked: &str) {
+        self.emit(events::otp_sent(&self.request_id, channel, masked))
+            .await;
+    }
+
     /// A tool call finished.
     pub async fn tool_result(&self, name: &str, is_error: bool, result: &str) {
         self.emit_stream(events::tool_result(

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,9 +22,9 @@ use super::registry::ActiveTurn;
 use super::sink::{DynSink, TurnSink};
 use super::turn::{self, TurnInput};
 use super::Runtime;
+use crate::auth::{tool_gate, Principal};
 use crate::llm::Gateway;
 use crate::protocol::{events, ClientError, ErrorCode, MessageDirection, Session};
-use crate::store::acl::Access;
 use crate::store::agent::AgentDefinition;
 use crate::store::NewMessage;
 
@@ -40,8 +41,8 @@ pub struct TurnRequest {
     pub model: Option<String>,
     /// Whether to stream tokens, reasoning and tool chunks.
     pub stream: bool,
-    /// Whose documents retrieval may read.
-    pub access: Access,
+    /// Who asked.
+    pub principal: Principal,
     /// The connection that asked (for `cancel` without a sessionId).
     pub connection_id: Uuid,
 }
@@ -114,6 +115,7 @@ impl Runtime {
             ))
             .await;
         let sink = TurnSink::new(events, request.request_id, request.stream);
+        let verified = tool_gate::end_user_verified(&request.principal, &session);
         let max_iterations = agent
             .as_ref()
             .and_then(|a| a.max_iterations)
@@ -126,7 +128,9 @@ impl Runtime {
             max_iterations,
             turn_id,
             message: request.message,
-            access: request.access,
+            access: request.principal.access(),
+            end_user_verified: AtomicBool::new(verified),
+            principal: request.principal,
         };
         let task = turn::run(Arc::clone(self), sink.clone(), input, guard);
         self.spawn_turn(sink, task, connection_turns.token());

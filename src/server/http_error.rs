@@ -22,9 +22,10 @@ fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::FrameTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::TurnInProgress => StatusCode::CONFLICT,
         ErrorCode::LlmUnavailable | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::AgentError | ErrorCode::InternalError | ErrorCode::StorageError => {
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
+        ErrorCode::AgentError
+        | ErrorCode::InternalError
+        | ErrorCode::StorageError
+        | ErrorCode::OtpSendFailed => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -84,6 +84,58 @@ impl std::fmt::Debug for WidgetBlock {
     }
 }
 
+/// One step of a guided conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WorkflowStep {
+    /// The step's id (unique in the workflow).
+    pub id: String,
+    /// What the agent tries to achieve in this step.
+    pub intent: String,
+    /// When the step counts as done (what the judge checks).
+    pub criteria: String,
+    /// The step to go to when this one is done (default: the next in the list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// A guided conversation: a goal reached through steps, judged after every turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ConversationWorkflow {
+    /// What the whole conversation should achieve.
+    pub goal: String,
+    /// The steps, the first one first.
+    pub steps: Vec<WorkflowStep>,
+    /// Turns on one step after which it advances even when not judged done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts_per_step: Option<u32>,
+}
+
+impl ConversationWorkflow {
+    /// The step with `id`, else the first one.
+    pub fn step(&self, id: Option<&str>) -> &WorkflowStep {
+        id.and_then(|id| self.steps.iter().find(|s| s.id == id))
+            .unwrap_or(&self.steps[0])
+    }
+
+    /// The step after `current` when it is done: its `next`, else the following one; the last
+    /// step stays.
+    pub fn after<'a>(&'a self, current: &'a WorkflowStep) -> &'a WorkflowStep {
+        if let Some(next) = current.next.as_deref() {
+            if let Some(step) = self.steps.iter().find(|s| s.id == next) {
+                return step;
+            }
+        }
+        let at = self
+            .steps
+            .iter()
+            .position(|s| s.id == current.id)
+            .unwrap_or(0);
+        self.steps.get(at + 1).unwrap_or(current)
+    }
+}
+
 /// One agent's behaviour. Every field but `id` is optional.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -124,6 +176,9 @@ pub struct AgentDefinition {
     /// Which websites may embed the agent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub widget: Option<WidgetBlock>,
+    /// A guided conversation the agent leads, step by step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_workflow: Option<ConversationWorkflow>,
 }
 
 impl AgentDefinition {
@@ -189,6 +244,31 @@ impl AgentDefinition {
                     "'enabledTools[{i}].toolId' {:?} is listed twice",
                     tool.tool_id
                 ));
+            }
+        }
+        if let Some(workflow) = &self.conversation_workflow {
+            if workflow.steps.is_empty() {
+                return Err("'conversationWorkflow.steps' must not be empty".to_string());
+            }
+            let mut ids = HashSet::new();
+            for (i, step) in workflow.steps.iter().enumerate() {
+                if step.id.trim().is_empty() || !ids.insert(step.id.as_str()) {
+                    return Err(format!(
+                        "'conversationWorkflow.steps[{i}].id' must be non-blank and unique"
+                    ));
+                }
+            }
+            for (i, step) in workflow.steps.iter().enumerate() {
+                if let Some(next) = &step.next {
+                    if !ids.contains(next.as_str()) {
+                        return Err(format!(
+                            "'conversationWorkflow.steps[{i}].next' names no step: {next:?}"
+                        ));
+                    }
+                }
+            }
+            if workflow.max_attempts_per_step == Some(0) {
+                return Err("'conversationWorkflow.maxAttemptsPerStep' must be at least 1".into());
             }
         }
         self.confirm_tools = self
@@ -310,10 +390,40 @@ mod tests {
             (json!([{"id": ID, "colour": "red"}]), "unknown field"),
             (json!([{"id": ID}, {"id": ID}]), "entry #1"),
             (json!({"id": ID}), "JSON array"),
+            (
+                json!([{"id": ID, "conversationWorkflow": {"goal": "g", "steps": []}}]),
+                "steps' must not be empty",
+            ),
+            (
+                json!([{"id": ID, "conversationWorkflow": {"goal": "g", "steps": [
+                {"id": "a", "intent": "i", "criteria": "c", "next": "zz"}]}}]),
+                "names no step",
+            ),
         ] {
             let err = AgentDefinition::parse_file(&file.to_string()).unwrap_err();
             assert!(err.contains(needle), "{err} should mention {needle}");
         }
+    }
+
+    #[test]
+    fn workflow_steps_advance_by_next_then_order() {
+        let agent = AgentDefinition::from_value(json!({"id": ID, "conversationWorkflow": {
+        "goal": "g", "steps": [
+            {"id": "a", "intent": "i", "criteria": "c", "next": "c"},
+            {"id": "b", "intent": "i", "criteria": "c"},
+            {"id": "c", "intent": "i", "criteria": "c"}
+        ]}}))
+        .unwrap();
+        let flow = agent.conversation_workflow.unwrap();
+        assert_eq!(flow.step(None).id, "a");
+        assert_eq!(flow.step(Some("gone")).id, "a");
+        assert_eq!(flow.after(flow.step(Some("a"))).id, "c");
+        assert_eq!(flow.after(flow.step(Some("b"))).id, "c");
+        assert_eq!(
+            flow.after(flow.step(Some("c"))).id,
+            "c",
+            "the last step stays"
+        );
     }
 
     #[test]

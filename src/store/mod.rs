@@ -155,4 +155,35 @@ pub trait Store: Send + Sync + 'static {
 
     /// Reads a conversation.
     async fn get_conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError>;
+
+    /// Stores the session's one-time code, replacing any earlier one.
+    async fn put_otp(&self, record: &OtpRecord) -> Result<(), StoreError>;
+
+    /// The session's pending one-time code.
+    async fn get_otp(&self, session_id: Uuid) -> Result<Option<OtpRecord>, StoreError>;
+
+    /// Uses up one attempt of the session's code, atomically; the code as it is afterwards, or
+    /// `None` when there is no code or no attempt left.
+    async fn spend_otp_attempt(&self, session_id: Uuid) -> Result<Option<OtpRecord>, StoreError>;
+
+    /// Records that the turn waiting for the session's code is alive (now).
+    async fn otp_heartbeat(&self, session_id: Uuid) -> Result<(), StoreError>;
+
+    /// Removes the session's one-time code.
+    async fn delete_otp(&self, session_id: Uuid) -> Result<(), StoreError>;
+
+    /// Records that the session's end user passed a one-time code (now).
+    async fn mark_otp_verified(&self, session_id: Uuid) -> Result<(), StoreError>;
+
+    /// Stores the session's workflow position: the step id and the turns spent on it.
+    async fn set_workflow_step(
+        &self,
+        session_id: Uuid,
+        step: &str,
+        turns: u32,
+    ) -> Result<(), StoreError>;
+
+    /// The server-wide secret `name`, created from `candidate` when it does not exist yet (every
+    /// process on this store then uses the same value).
+    async fn ensure_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError>;
 }

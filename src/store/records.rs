@@ -224,3 +224,28 @@ pub struct ConversationQuery {
     /// How many to skip (the page cursor).
     pub offset: u64,
 }
+
+/// A one-time code waiting to be verified (only a keyed hash of the code is stored).
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtpRecord {
+    /// The session whose end user is verifying.
+    pub session_id: Uuid,
+    /// Keyed hash of the code.
+    pub code_hash: String,
+    /// Where it was sent: `email` or `sms`.
+    pub channel: String,
+    /// The address it was sent to.
+    pub destination: String,
+    /// Codes the user may still try.
+    pub attempts_left: u32,
+    /// When the code stops being accepted.
+    pub expires_at: DateTime<Utc>,
+    /// When it was sent (for the resend cooldown).
+    pub sent_at: DateTime<Utc>,
+    /// The requestId of the turn that asked for it.
+    pub request_id: String,
+    /// The tool that needed the verification.
+    pub tool: String,
+    /// When the turn waiting for the code last said it is alive.
+    pub heartbeat_at: Option<DateTime<Utc>>,
+}

@@ -52,6 +52,7 @@ pub(super) async fn run(
             messages: messages.clone(),
             tools: offered,
             tool_choice: final_step.then_some(ToolChoice::None),
+            max_tokens: None,
         });
         reply.clear();
         let mut fragments = Calls::default();

@@ -1,12 +1,17 @@
-//! Running one tool call the model made: refuse what cannot run, ask a person first when the
-//! tool needs approval (parking the turn), and time every call.
+//! Running one tool call the model made: refuse what cannot run, check who may trigger it (an
+//! `end_user` tool parks the turn until the end user passes a one-time code), ask a person first
+//! when the tool needs approval (parking the turn), and time every call.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::accumulate::PendingCall;
 use super::TurnInput;
+use crate::auth::tool_gate::{self, Gate};
 use crate::protocol::validate::bounded;
-use crate::runtime::confirm::Decision;
+use crate::protocol::{ClientError, ErrorCode};
+use crate::runtime::otp::StartError;
+use crate::runtime::park::{Decision, OtpOutcome};
 use crate::runtime::sink::TurnSink;
 use crate::runtime::tools::{parse_arguments, ToolOutcome, ToolSet};
 use crate::runtime::Runtime;
@@ -35,6 +40,27 @@ pub(super) async fn run(
             return refusal;
         }
     };
+    let verified = input.end_user_verified.load(Ordering::Acquire);
+    match tool_gate::decide(input.agent.as_ref(), &call.name, &input.principal, verified) {
+        Gate::Allowed => {}
+        Gate::AdminOnly => {
+            sink.tool_call(&call.name, &call.arguments).await;
+            return ToolOutcome::error(format!(
+                "blocked by hook: Tool '{}' requires admin authentication and is not available \
+                 on public-facing agents.",
+                call.name
+            ));
+        }
+        Gate::NeedsVerifiedUser => {
+            sink.tool_call(&call.name, &call.arguments).await;
+            if let Err(refusal) = verify_end_user(runtime, sink, input, &call.name).await {
+                return refusal;
+            }
+            if !runtime.needs_confirmation(&call.name, input.agent.as_ref()) {
+                return timed(&call.name, tools.run(prepared)).await;
+            }
+        }
+    }
     if !runtime.needs_confirmation(&call.name, input.agent.as_ref()) {
         sink.tool_call(&call.name, &call.arguments).await;
         return timed(&call.name, tools.run(prepared)).await;
@@ -45,7 +71,8 @@ pub(super) async fn run(
         .await;
     sink.tool_call(&call.name, &call.arguments).await;
     let timeout = Duration::from_secs(runtime.config.confirm_timeout_secs);
-    let (decision, answered_from) = parked.wait(timeout).await;
+    let (answer, answered_from) = parked.wait(timeout).await;
+    let decision = Decision::from_answer(answer);
     tracing::info!(session = %session_id, tool = %call.name, ?decision, "tool confirmation");
     if let Some(other) = answered_from {
         if sink.adopt_if_orphaned(&other) {
@@ -56,6 +83,110 @@ pub(super) async fn run(
         Decision::Approved => timed(&call.name, tools.run(prepared)).await,
         Decision::Denied => ToolOutcome::error(DENIED.to_string()),
         Decision::TimedOut => ToolOutcome::error(UNCONFIRMED.to_string()),
+    }
+}
+
+/// Proves who the end user is before `tool` runs: `otp_verification_required`, a code delivered
+/// (`otp_sent`), then the turn waits until `verify_otp` succeeds, the verification is over, the
+/// code expires, or the turn is cancelled (its future dropped). `Err` is the tool's result.
+async fn verify_end_user(
+    runtime: &Runtime,
+    sink: &TurnSink,
+    input: &TurnInput,
+    tool: &str,
+) -> Result<(), ToolOutcome> {
+    let refused = |why: &str| {
+        ToolOutcome::error(format!(
+            "blocked by hook: I need to verify your identity before I can use {tool}. {why}"
+        ))
+    };
+    let session = &input.session;
+    let channels = runtime.otp.channels(session);
+    if !runtime.otp.available() {
+        return Err(refused("Identity verification is not available here."));
+    }
+    if channels.is_empty() {
+        return Err(refused(
+            "This conversation has no e-mail address to send a one-time code to; please start \
+             a new conversation with your e-mail address.",
+        ));
+    }
+    // Parked before anything is sent, so a fast verify_otp always finds the turn.
+    let parked = runtime.otp.waits.park(session.session_id, input.turn_id);
+    sink.otp_verification_required(
+        tool,
+        &format!("Verify your identity to continue using '{tool}'."),
+        &channels,
+    )
+    .await;
+    match runtime.otp.start(session, sink.request_id(), tool).await {
+        Ok(started) => {
+            if started.sent_now {
+                sink.otp_sent(&started.channel, &started.masked).await;
+            }
+        }
+        Err(StartError::Delivery(detail)) => {
+            tracing::warn!(session = %session.session_id, reason = %detail, "one-time code not delivered");
+            let error =
+                ClientError::new(ErrorCode::OtpSendFailed, "failed to send verification code");
+            sink.error(&error).await;
+            return Err(refused(
+                "The verification code could not be sent; please try again later.",
+            ));
+        }
+        Err(e) => {
+            tracing::error!(session = %session.session_id, error = %e, "one-time code not started");
+            return Err(refused(
+                "Identity verification failed; please try again later.",
+            ));
+        }
+    }
+    let answer = wait_for_code(runtime, sink, input, parked).await;
+    match answer {
+        Some(OtpOutcome::Verified) => {
+            input.end_user_verified.store(true, Ordering::Release);
+            Ok(())
+        }
+        Some(OtpOutcome::Exhausted) => {
+            Err(refused("The verification failed: no attempts are left."))
+        }
+        Some(OtpOutcome::Expired) | None => Err(refused("The verification code expired.")),
+    }
+}
+
+/// How often a turn waiting for a code checks the store (a `verify_otp` handled by another
+/// process) and refreshes its heartbeat.
+const OTP_POLL: Duration = Duration::from_secs(1);
+
+/// Waits for the code's outcome: told directly by a `verify_otp` on this process, or seen in
+/// the store when another process handled it; `None` when the code's lifetime ran out.
+async fn wait_for_code(
+    runtime: &Runtime,
+    sink: &TurnSink,
+    input: &TurnInput,
+    mut parked: crate::runtime::park::Parked<'_, OtpOutcome>,
+) -> Option<OtpOutcome> {
+    use crate::runtime::park::Polled;
+    let deadline = tokio::time::Instant::now() + runtime.otp.ttl();
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        match parked.poll_for(left.min(OTP_POLL)).await {
+            Polled::Answered(outcome, from) => {
+                if let Some(other) = from {
+                    sink.adopt_if_orphaned(&other);
+                }
+                return Some(outcome);
+            }
+            Polled::Gone => return None,
+            Polled::Waiting => match runtime.otp.poll(input.session.session_id).await {
+                Ok(Some(outcome)) => return Some(outcome),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not check the verification"),
+            },
+        }
     }
 }
 

@@ -7,7 +7,6 @@ use super::TurnInput;
 use crate::llm::{ChatMessage, Role};
 use crate::protocol::MessageDirection;
 use crate::runtime::Runtime;
-use crate::store::agent::AgentDefinition;
 use crate::store::{ChunkHit, Reader, StoreError};
 
 /// Knowledge chunks injected as context before the first model call.
@@ -15,7 +14,8 @@ const AUTO_CONTEXT_HITS: u32 = 3;
 
 /// The system prompt of a turn: the agent's instructions (else the server's prompt), its
 /// personality, and on the conversation's first turn how to greet.
-fn system_prompt(runtime: &Runtime, agent: Option<&AgentDefinition>, first_turn: bool) -> String {
+fn system_prompt(runtime: &Runtime, input: &TurnInput, first_turn: bool) -> String {
+    let agent = input.agent.as_ref();
     let base = agent
         .and_then(|a| a.instructions.as_deref())
         .unwrap_or_else(|| runtime.system_prompt());
@@ -31,6 +31,9 @@ fn system_prompt(runtime: &Runtime, agent: Option<&AgentDefinition>, first_turn:
                  not introduce yourself again later in the conversation:\n{greeting}\n</Greeting>"
             ));
         }
+    }
+    if let Some(step) = super::workflow::section(input) {
+        sections.push(step);
     }
     sections.join("\n\n")
 }
@@ -55,7 +58,7 @@ pub(super) async fn history(
     let mut messages = Vec::with_capacity(history.len() + 1);
     messages.push(ChatMessage::text(
         Role::System,
-        system_prompt(runtime, input.agent.as_ref(), first_turn),
+        system_prompt(runtime, input, first_turn),
     ));
     for message in history {
         let Some(text) = message.content.text.filter(|t| !t.trim().is_empty()) else {

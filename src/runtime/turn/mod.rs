@@ -8,7 +8,9 @@ mod agent_loop;
 mod calls;
 mod context;
 mod reply;
+mod workflow;
 
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use uuid::Uuid;
 use super::registry::TurnGuard;
 use super::sink::TurnSink;
 use super::Runtime;
+use crate::auth::Principal;
 use crate::llm::{Gateway, GatewayError, Usage};
 use crate::protocol::{ClientError, ErrorCode, Session};
 use crate::store::acl::Access;
@@ -41,6 +44,10 @@ pub struct TurnInput {
     pub message: String,
     /// Whose documents retrieval may read.
     pub access: Access,
+    /// Who started the turn (admin tools need an admin).
+    pub principal: Principal,
+    /// Whether the session's end user is verified (set when a one-time code passes mid-turn).
+    pub end_user_verified: AtomicBool,
 }
 
 /// What the model phase produced.
@@ -100,7 +107,7 @@ pub async fn run(runtime: Arc<Runtime>, sink: TurnSink, input: TurnInput, mut gu
         return;
     }
     let result = match outcome {
-        Some(Ok(output)) => reply::finish(&runtime.store, &sink, &input.session, output).await,
+        Some(Ok(output)) => reply::finish(&runtime, &sink, &input, output).await,
         Some(Err(e)) => Err(e),
         None => return,
     };

@@ -1,19 +1,20 @@
-//! The end of a successful turn: the reply made durable, then `eventual_response` with usage
-//! and citations.
+//! The end of a successful turn: the reply made durable, the workflow judged, then
+//! `eventual_response` with usage and citations.
 
 use std::collections::HashSet;
 
 use uuid::Uuid;
 
-use super::{ModelOutput, TurnError};
+use super::{ModelOutput, TurnError, TurnInput};
 use crate::knowledge::is_http_url;
 use crate::protocol::validate::bounded;
 use crate::protocol::{
     Citation, GeneralAgentResponse, GeneralAgentResponseResolutionStatus, MessageDirection,
-    SendMessageResponse, Session,
+    SendMessageResponse,
 };
 use crate::runtime::sink::TurnSink;
-use crate::store::{ChunkHit, DynStore, NewMessage};
+use crate::runtime::Runtime;
+use crate::store::{ChunkHit, NewMessage};
 
 /// Most citations on one reply.
 const MAX_CITATIONS: usize = 8;
@@ -22,16 +23,18 @@ const SNIPPET_CHARS: usize = 280;
 
 /// Persists the reply and sends `eventual_response`.
 pub(super) async fn finish(
-    store: &DynStore,
+    runtime: &Runtime,
     sink: &TurnSink,
-    session: &Session,
+    input: &TurnInput,
     output: ModelOutput,
 ) -> Result<(), TurnError> {
+    let session = &input.session;
     let reply = output.reply;
     if reply.trim().is_empty() {
         return Err(TurnError::EmptyReply);
     }
-    let stored = store
+    let stored = runtime
+        .store
         .append_message(NewMessage {
             id: Uuid::new_v4(),
             conversation_id: session.conversation_id,
@@ -43,6 +46,8 @@ pub(super) async fn finish(
             to_participant_id: Some(session.user_participant_id),
         })
         .await?;
+    // The judge runs before the final event, so the next turn always sees the new step.
+    super::workflow::advance(runtime, input, &reply).await;
     let usage = output.usage.map(|u| crate::protocol::Usage {
         prompt_tokens: u.prompt_tokens,
         completion_tokens: u.completion_tokens,

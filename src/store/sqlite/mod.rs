@@ -5,6 +5,7 @@
 mod knowledge;
 mod sessions;
 mod tenancy;
+mod verification;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -20,7 +21,7 @@ use super::agent::AgentDefinition;
 use super::clock::{self, DynClock};
 use super::{
     AgentRecord, ChunkHit, ConversationQuery, ConversationRecord, DocumentRecord, MessagePage,
-    NewDocument, NewMessage, NewSession, PageRequest, Reader, Store, StoreError,
+    NewDocument, NewMessage, NewSession, OtpRecord, PageRequest, Reader, Store, StoreError,
 };
 use crate::protocol::{Message, Session};
 
@@ -213,5 +214,42 @@ impl Store for SqliteStore {
 
     async fn get_conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError> {
         self.conversation(id).await
+    }
+
+    async fn put_otp(&self, record: &OtpRecord) -> Result<(), StoreError> {
+        self.replace_otp(record).await
+    }
+
+    async fn get_otp(&self, session_id: Uuid) -> Result<Option<OtpRecord>, StoreError> {
+        self.otp(session_id).await
+    }
+
+    async fn spend_otp_attempt(&self, session_id: Uuid) -> Result<Option<OtpRecord>, StoreError> {
+        self.spend_attempt(session_id).await
+    }
+
+    async fn otp_heartbeat(&self, session_id: Uuid) -> Result<(), StoreError> {
+        self.heartbeat(session_id).await
+    }
+
+    async fn delete_otp(&self, session_id: Uuid) -> Result<(), StoreError> {
+        self.remove_otp(session_id).await
+    }
+
+    async fn mark_otp_verified(&self, session_id: Uuid) -> Result<(), StoreError> {
+        self.otp_verified(session_id).await
+    }
+
+    async fn set_workflow_step(
+        &self,
+        session_id: Uuid,
+        step: &str,
+        turns: u32,
+    ) -> Result<(), StoreError> {
+        self.workflow_step(session_id, step, turns).await
+    }
+
+    async fn ensure_secret(&self, name: &str, candidate: &str) -> Result<String, StoreError> {
+        self.secret(name, candidate).await
     }
 }

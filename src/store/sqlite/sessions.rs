@@ -53,6 +53,16 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
         owner_id: row.try_get("owner_id")?,
         owner_organization_id: row.try_get("owner_org")?,
         verified_user_id: row.try_get("verified_user_id")?,
+        contact_email: row.try_get("contact_email")?,
+        otp_verified_at: row
+            .try_get::<Option<String>, _>("otp_verified_at")?
+            .as_deref()
+            .map(parse_ts)
+            .transpose()?,
+        workflow_step: row.try_get("workflow_step")?,
+        workflow_step_turns: Some(
+            u64::try_from(row.try_get::<i64, _>("workflow_step_turns")?).unwrap_or(0),
+        ),
         agent_id: row.try_get("agent_id")?,
         agent_name: row.try_get("agent_name")?,
         user_participant_id: parse_uuid(row.try_get("user_participant_id")?)?,
@@ -95,8 +105,8 @@ fn participant_ref(row: &SqliteRow, prefix: &str) -> Result<Option<ParticipantRe
 }
 
 const SESSION_COLUMNS: &str = "id, conversation_id, organization_id, owner_id, owner_org, \
-     verified_user_id, agent_id, agent_name, user_participant_id, agent_participant_id, \
-     thread_id, status, created_at";
+     verified_user_id, contact_email, otp_verified_at, workflow_step, workflow_step_turns, agent_id, agent_name, \
+     user_participant_id, agent_participant_id, thread_id, status, created_at";
 
 const MESSAGE_COLUMNS: &str = "id, conversation_id, organization_id, direction, text, \
      structured_response, from_participant_id, to_participant_id, created_at";
@@ -157,9 +167,9 @@ impl SqliteStore {
             .await?;
         sqlx::query(
             "INSERT INTO sessions (id, conversation_id, organization_id, owner_id, owner_org, \
-             verified_user_id, agent_id, agent_name, user_participant_id, agent_participant_id, \
-             thread_id, status, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+             verified_user_id, contact_email, agent_id, agent_name, user_participant_id, \
+             agent_participant_id, thread_id, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
         )
         .bind(new.session_id.to_string())
         .bind(new.conversation_id.to_string())
@@ -167,6 +177,7 @@ impl SqliteStore {
         .bind(&new.owner_id)
         .bind(&new.owner_org)
         .bind(&new.verified_user_id)
+        .bind(&new.user_email)
         .bind(&new.agent_id)
         .bind(&new.agent_name)
         .bind(new.user_participant_id.to_string())
@@ -183,6 +194,10 @@ impl SqliteStore {
             owner_id: new.owner_id,
             owner_organization_id: new.owner_org,
             verified_user_id: new.verified_user_id,
+            contact_email: new.user_email.clone(),
+            otp_verified_at: None,
+            workflow_step: None,
+            workflow_step_turns: Some(0),
             agent_id: new.agent_id,
             agent_name: new.agent_name,
             user_participant_id: new.user_participant_id,

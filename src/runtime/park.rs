@@ -1,5 +1,7 @@
-//! Tool calls parked until a person approves them: one pending confirmation per session, answered
-//! by `confirm_tool_action` from any connection allowed to access the session.
+//! Turns parked until someone answers: a tool call waiting for a person's approval
+//! ([`Confirmations`], answered by `confirm_tool_action`) or for the end user's one-time code
+//! ([`OtpWaits`], answered by `verify_otp`). One pending answer per session, from any connection
+//! allowed to access the session.
 //!
 //! Ordering is by construction: the answering handler delivers the verdict, enqueues its own
 //! acknowledgement, and only then releases the turn (the `acked` barrier), so the
@@ -22,18 +24,18 @@ use super::sink::DynSink;
 /// Longest a resumed turn waits for the confirming handler to enqueue its acknowledgement.
 const ACK_WAIT: Duration = Duration::from_secs(5);
 
-/// A verdict delivered to a parked turn.
+/// An answer delivered to a parked turn.
 #[derive(Debug)]
-pub struct Verdict {
-    /// Whether the person approved.
-    pub approved: bool,
+struct Answer<T> {
+    /// What was answered.
+    value: T,
     /// Resolves (or is dropped) once the acknowledgement is enqueued.
-    pub acked: oneshot::Receiver<()>,
+    acked: oneshot::Receiver<()>,
     /// The connection that answered.
-    pub from: Option<DynSink>,
+    from: Option<DynSink>,
 }
 
-/// How a parked call ended.
+/// How a parked confirmation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     /// Approved: run the tool.
@@ -44,6 +46,33 @@ pub enum Decision {
     TimedOut,
 }
 
+impl Decision {
+    /// The decision an answer (or its absence) means.
+    pub fn from_answer(answer: Option<bool>) -> Self {
+        match answer {
+            Some(true) => Decision::Approved,
+            Some(false) => Decision::Denied,
+            None => Decision::TimedOut,
+        }
+    }
+}
+
+/// How a one-time-code wait ended, as told to the parked turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OtpOutcome {
+    /// The right code: the end user is verified.
+    Verified,
+    /// No attempt left.
+    Exhausted,
+    /// The code expired.
+    Expired,
+}
+
+/// Tool calls waiting for a person's approval, by session.
+pub type Confirmations = Parking<bool>;
+/// Tool calls waiting for the end user's one-time code, by session.
+pub type OtpWaits = Parking<OtpOutcome>;
+
 /// Why a verdict could not be delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotDelivered {
@@ -53,25 +82,32 @@ pub enum NotDelivered {
     TurnGone,
 }
 
-struct Pending {
+struct Pending<T> {
     turn_id: Uuid,
-    tx: oneshot::Sender<Verdict>,
+    tx: oneshot::Sender<Answer<T>>,
 }
 
-/// Pending confirmations keyed by session id.
-#[derive(Default)]
-pub struct Confirmations {
-    inner: Mutex<HashMap<Uuid, Pending>>,
+/// Parked turns keyed by session id, each waiting for an answer of type `T`.
+pub struct Parking<T> {
+    inner: Mutex<HashMap<Uuid, Pending<T>>>,
 }
 
-impl Confirmations {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Pending>> {
+impl<T> Default for Parking<T> {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> Parking<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Pending<T>>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers the turn's call as awaiting confirmation; the entry is removed when the guard
-    /// is dropped (answered, timed out or the turn cancelled).
-    pub fn park(&self, session_id: Uuid, turn_id: Uuid) -> Parked<'_> {
+    /// Registers the turn as waiting for an answer; the entry is removed when the guard is
+    /// dropped (answered, timed out or the turn cancelled).
+    pub fn park(&self, session_id: Uuid, turn_id: Uuid) -> Parked<'_, T> {
         let (tx, rx) = oneshot::channel();
         self.lock().insert(session_id, Pending { turn_id, tx });
         Parked {
@@ -82,12 +118,12 @@ impl Confirmations {
         }
     }
 
-    /// Delivers a verdict, consuming the pending entry. On success, returns the sender the
+    /// Delivers an answer, consuming the pending entry. On success, returns the sender the
     /// caller must fire (or drop) once its acknowledgement is enqueued.
     pub fn answer(
         &self,
         session_id: Uuid,
-        approved: bool,
+        value: T,
         from: Option<DynSink>,
     ) -> Result<oneshot::Sender<()>, NotDelivered> {
         let pending = self
@@ -97,8 +133,8 @@ impl Confirmations {
         let (ack_tx, ack_rx) = oneshot::channel();
         pending
             .tx
-            .send(Verdict {
-                approved,
+            .send(Answer {
+                value,
                 acked: ack_rx,
                 from,
             })
@@ -106,44 +142,71 @@ impl Confirmations {
         Ok(ack_tx)
     }
 
-    /// Whether the session has a call awaiting confirmation.
+    /// Whether the session has a turn waiting here.
     #[cfg(test)]
     fn is_pending(&self, session_id: Uuid) -> bool {
         self.lock().contains_key(&session_id)
     }
 }
 
-/// A call waiting for its verdict.
-pub struct Parked<'a> {
-    registry: &'a Confirmations,
+/// A turn waiting for its answer.
+pub struct Parked<'a, T> {
+    registry: &'a Parking<T>,
     session_id: Uuid,
     turn_id: Uuid,
-    rx: Option<oneshot::Receiver<Verdict>>,
+    rx: Option<oneshot::Receiver<Answer<T>>>,
 }
 
-impl Parked<'_> {
-    /// Waits up to `timeout` for the verdict (then for its acknowledgement to be enqueued);
-    /// also returns the connection that answered, if any.
-    pub async fn wait(mut self, timeout: Duration) -> (Decision, Option<DynSink>) {
+impl<T> Parked<'_, T> {
+    /// Waits up to `timeout` for the answer (then for its acknowledgement to be enqueued);
+    /// `None` when nobody answered in time. Also returns the connection that answered.
+    pub async fn wait(mut self, timeout: Duration) -> (Option<T>, Option<DynSink>) {
         let Some(rx) = self.rx.take() else {
-            return (Decision::TimedOut, None);
+            return (None, None);
         };
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(verdict)) => {
-                let _ = tokio::time::timeout(ACK_WAIT, verdict.acked).await;
-                let decision = if verdict.approved {
-                    Decision::Approved
-                } else {
-                    Decision::Denied
-                };
-                (decision, verdict.from)
+            Ok(Ok(answer)) => {
+                let _ = tokio::time::timeout(ACK_WAIT, answer.acked).await;
+                (Some(answer.value), answer.from)
             }
-            Ok(Err(_)) | Err(_) => (Decision::TimedOut, None),
+            Ok(Err(_)) | Err(_) => (None, None),
         }
     }
 }
 
-impl Drop for Parked<'_> {
+/// What one bounded wait of a parked turn found.
+pub enum Polled<T> {
+    /// The answer, and the connection that gave it.
+    Answered(T, Option<DynSink>),
+    /// Nothing yet: wait again.
+    Waiting,
+    /// Nothing will come here (the entry is gone).
+    Gone,
+}
+
+impl<T> Parked<'_, T> {
+    /// Waits up to `timeout` for the answer without giving up the place in line, so the turn
+    /// can look elsewhere (the store) between waits.
+    pub async fn poll_for(&mut self, timeout: Duration) -> Polled<T> {
+        let Some(rx) = self.rx.as_mut() else {
+            return Polled::Gone;
+        };
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(answer)) => {
+                self.rx = None;
+                let _ = tokio::time::timeout(ACK_WAIT, answer.acked).await;
+                Polled::Answered(answer.value, answer.from)
+            }
+            Ok(Err(_)) => {
+                self.rx = None;
+                Polled::Gone
+            }
+            Err(_) => Polled::Waiting,
+        }
+    }
+}
+
+impl<T> Drop for Parked<'_, T> {
     fn drop(&mut self) {
         let mut map = self.registry.lock();
         if map
@@ -174,10 +237,7 @@ mod tests {
             NotDelivered::NothingPending
         );
         drop(ack);
-        assert_eq!(
-            parked.wait(Duration::from_secs(1)).await.0,
-            Decision::Approved
-        );
+        assert_eq!(parked.wait(Duration::from_secs(1)).await.0, Some(true));
         assert!(!registry.is_pending(session));
     }
 
@@ -186,10 +246,7 @@ mod tests {
         let registry = Confirmations::default();
         let session = Uuid::new_v4();
         let parked = registry.park(session, Uuid::new_v4());
-        assert_eq!(
-            parked.wait(Duration::from_millis(20)).await.0,
-            Decision::TimedOut
-        );
+        assert_eq!(parked.wait(Duration::from_millis(20)).await.0, None);
         assert!(!registry.is_pending(session));
         let parked = registry.park(session, Uuid::new_v4());
         assert!(registry.is_pending(session));
@@ -218,6 +275,6 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert!(done_rx.try_recv().is_err(), "resumed before the ack");
         ack.send(()).unwrap();
-        assert_eq!(done_rx.await.unwrap(), Decision::Denied);
+        assert_eq!(done_rx.await.unwrap(), Some(false));
     }
 }
