@@ -149,10 +149,10 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "upstream action this server lacks",
-            input: text(json!({"action": "verify_otp", "requestId": "r-otp"}).to_string()),
+            input: text(json!({"action": "submit_interaction", "requestId": "r-otp"}).to_string()),
             code: "UNSUPPORTED_ACTION",
             request_id: Some("r-otp"),
-            message_has: &["verify_otp"],
+            message_has: &["submit_interaction"],
         },
         Case {
             name: "empty action",
