@@ -35,6 +35,8 @@ const STOP_SLACK: Duration = Duration::from_secs(10);
 const SCENARIO_ADMIN_TOKEN: &str = "scenario-admin-token";
 /// Replaced by the tool server's base URL in every string of `config.tools`.
 const TOOL_SERVER_PLACEHOLDER: &str = "${toolServer}";
+/// Longest `${otpCode}` waits for a first delivery to reach the capture webhook.
+const OTP_DELIVERY_WAIT: Duration = Duration::from_secs(5);
 
 /// One scenario file.
 #[derive(Debug, Deserialize)]
@@ -55,6 +57,9 @@ struct Scenario {
     /// Scripted endpoints of the tool server, by path key (`/<key>`).
     #[serde(default)]
     tool_endpoints: HashMap<String, Endpoint>,
+    /// Deliveries the OTP capture webhook must have received by the end.
+    #[serde(default)]
+    expect_otp_deliveries: Option<usize>,
     steps: Vec<Value>,
 }
 
@@ -94,6 +99,15 @@ struct Overrides {
     default_org: Option<String>,
     /// Organisation → gateway key, set through the admin API once the server runs.
     org_gateway_keys: Option<BTreeMap<String, String>>,
+    /// Deliver one-time codes to a capture webhook the runner starts.
+    #[serde(default)]
+    otp_webhook: bool,
+    /// HTTP status the capture webhook answers (default 200).
+    otp_webhook_status: Option<u16>,
+    otp_ttl_secs: Option<u64>,
+    otp_max_attempts: Option<u32>,
+    otp_resend_cooldown_secs: Option<u64>,
+    judge_model: Option<String>,
 }
 
 impl Overrides {
@@ -103,6 +117,7 @@ impl Overrides {
         &self,
         gateway_url: String,
         tool_server_url: &str,
+        otp_webhook_url: Option<String>,
         temps: &mut Vec<tempfile::TempDir>,
     ) -> Result<Config, String> {
         let mut config = Config::for_tests();
@@ -167,6 +182,19 @@ impl Overrides {
         }
         if let Some(v) = &self.embedding_model {
             agent.embedding_model = Some(v.clone());
+        }
+        if let Some(v) = &self.judge_model {
+            agent.judge_model = Some(v.clone());
+        }
+        agent.otp.otp_webhook_url = otp_webhook_url;
+        if let Some(v) = self.otp_ttl_secs {
+            agent.otp.otp_ttl_secs = v;
+        }
+        if let Some(v) = self.otp_max_attempts {
+            agent.otp.otp_max_attempts = v;
+        }
+        if let Some(v) = self.otp_resend_cooldown_secs {
+            agent.otp.otp_resend_cooldown_secs = v;
         }
         if let Some(tools) = &self.tools {
             let dir = temp_dir()?;
@@ -288,6 +316,109 @@ async fn seed_gateway_keys(
     Ok(())
 }
 
+/// The OTP capture webhook: `POST /otp` on 127.0.0.1 records each JSON body (the server sends
+/// `{sessionId, channel, destination, code}`) and answers a fixed status.
+struct OtpWebhook {
+    url: String,
+    deliveries: Arc<Mutex<Vec<Value>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OtpWebhook {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl OtpWebhook {
+    async fn start(status: u16) -> Result<Self, String> {
+        let status = axum::http::StatusCode::from_u16(status)
+            .map_err(|_| format!("`otpWebhookStatus` {status} is not an HTTP status"))?;
+        let deliveries = Arc::new(Mutex::new(Vec::new()));
+        let seen = deliveries.clone();
+        let app = axum::Router::new().route(
+            "/otp",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let seen = seen.clone();
+                async move {
+                    let body = serde_json::from_slice(&body).unwrap_or_else(|_| {
+                        Value::String(String::from_utf8_lossy(&body).into_owned())
+                    });
+                    seen.lock().unwrap_or_else(|p| p.into_inner()).push(body);
+                    status
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("the OTP webhook cannot bind: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self {
+            url: format!("http://{addr}/otp"),
+            deliveries,
+            task,
+        })
+    }
+
+    fn deliveries(&self) -> Vec<Value> {
+        self.deliveries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The code of the most recent delivery, waiting up to [`OTP_DELIVERY_WAIT`] for a first one.
+    async fn latest_code(&self) -> Result<String, String> {
+        let deadline = Instant::now() + OTP_DELIVERY_WAIT;
+        loop {
+            if let Some(last) = self.deliveries().last() {
+                return last["code"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("the latest OTP delivery has no string code: {last}"));
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "`${{otpCode}}`: no OTP delivery arrived within {OTP_DELIVERY_WAIT:?}"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// What is wrong with the deliveries: each must be `{sessionId, channel, destination, code}`
+    /// with a six-digit code.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (i, body) in self.deliveries().iter().enumerate() {
+            let keys: Vec<&str> = body
+                .as_object()
+                .map(|m| m.keys().map(String::as_str).collect())
+                .unwrap_or_default();
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            if sorted != ["channel", "code", "destination", "sessionId"] {
+                problems.push(format!(
+                    "OTP delivery #{i} is not {{sessionId, channel, destination, code}}: {body}"
+                ));
+            }
+            let code = body["code"].as_str().unwrap_or_default();
+            if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
+                problems.push(format!("OTP delivery #{i} has no six-digit code: {body}"));
+            }
+        }
+        problems
+    }
+}
+
+/// A six-digit code different from `code`.
+fn other_code(code: &str) -> String {
+    if code == "000000" { "111111" } else { "000000" }.to_string()
+}
+
 /// How a connection is opened: the `{"connect": …}` argument is a name, or an object with
 /// these handshake options.
 #[derive(Debug, Default, Deserialize)]
@@ -362,6 +493,11 @@ struct Run {
     drain: Duration,
     conns: HashMap<String, Conn>,
     captures: HashMap<String, Value>,
+    tools: ToolServer,
+    /// The OTP capture webhook, when `config.otpWebhook` is set.
+    otp_webhook: Option<OtpWebhook>,
+    /// The code `${otpCode}` stands for in the current step.
+    otp_code: Option<String>,
 }
 
 /// What the currently running step is, for reports of panics (spec violations, timeouts).
@@ -485,11 +621,28 @@ async fn play_guarded(scenario: Scenario) -> Result<Duration, String> {
 async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
     let gateway = MockGateway::start(scenario.gateway.clone()).await;
     let tools = ToolServer::start(scenario.tool_endpoints.clone()).await;
+    let overrides = &scenario.config;
+    let otp_webhook = match (overrides.otp_webhook, overrides.otp_webhook_status) {
+        (true, status) => Some(
+            OtpWebhook::start(status.unwrap_or(200))
+                .await
+                .map_err(|e| format!("setup: {e}"))?,
+        ),
+        (false, Some(_)) => return Err("setup: `otpWebhookStatus` needs `otpWebhook`".into()),
+        (false, None) => None,
+    };
+    if otp_webhook.is_none() && scenario.expect_otp_deliveries.is_some() {
+        return Err("setup: `expectOtpDeliveries` needs `config.otpWebhook`".into());
+    }
     // Temporary files (tools file, knowledge folder) live as long as this scenario.
     let mut temps = Vec::new();
-    let config = scenario
-        .config
-        .config(gateway.base_url(), &tools.base_url(), &mut temps)
+    let config = overrides
+        .config(
+            gateway.base_url(),
+            &tools.base_url(),
+            otp_webhook.as_ref().map(|w| w.url.clone()),
+            &mut temps,
+        )
         .map_err(|e| format!("setup: {e}"))?;
     let drain = Duration::from_secs(config.drain_secs);
     let server = start_with(config).await;
@@ -512,6 +665,9 @@ async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
         captures: HashMap::new(),
         server: None,
         jwt_secret: scenario.config.jwt_secret.clone(),
+        tools,
+        otp_webhook,
+        otp_code: None,
     };
     run.server = Some(server);
     // Connection "a" opens anonymously, unless anonymous connections are refused.
@@ -534,7 +690,18 @@ async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
         *p = "after the last step (gateway checks)".to_string();
     }
     let mut problems = gateway.check_expectations();
-    problems.extend(tools.check_expectations());
+    problems.extend(run.tools.check_expectations());
+    if let Some(webhook) = &run.otp_webhook {
+        problems.extend(webhook.problems());
+        let seen = webhook.deliveries().len();
+        if let Some(expected) = scenario.expect_otp_deliveries {
+            if seen != expected {
+                problems.push(format!(
+                    "the OTP webhook received {seen} delivery(ies), expected {expected}"
+                ));
+            }
+        }
+    }
     if let Some(least) = scenario.min_embedding_calls {
         let seen = gateway.embedding_requests().len();
         if seen < least {
@@ -583,6 +750,13 @@ impl Run {
         let [(kind, arg)] = actions.as_slice() else {
             return Err("a step must have exactly one action key besides `conn`".to_string());
         };
+        if arg.to_string().contains("${otpCode") {
+            let webhook = self
+                .otp_webhook
+                .as_ref()
+                .ok_or("`${otpCode}` needs `config.otpWebhook`")?;
+            self.otp_code = Some(webhook.latest_code().await?);
+        }
         let arg = self.substitute(arg)?;
         match kind.as_str() {
             "send" => {
@@ -629,6 +803,54 @@ impl Run {
                     .ok_or_else(|| format!("no open connection {name:?}"))?;
                 let _ = conn.client.ws.close(None).await;
                 let _ = conn.client.ws.flush().await;
+                Ok(())
+            }
+            "expectOtpDeliveries" => {
+                let expected = as_u64(&arg, "expectOtpDeliveries")?;
+                let seen = self.otp_deliveries("expectOtpDeliveries")?.len();
+                if seen as u64 != expected {
+                    return Err(format!(
+                        "the OTP webhook has received {seen} delivery(ies), expected {expected}"
+                    ));
+                }
+                Ok(())
+            }
+            "expectOtpDelivery" => {
+                let Value::Object(wanted) = &arg else {
+                    return Err(format!("`expectOtpDelivery` must be an object, got {arg}"));
+                };
+                let deliveries = self.otp_deliveries("expectOtpDelivery")?;
+                let last = deliveries
+                    .last()
+                    .ok_or("the OTP webhook has received no delivery")?;
+                for (key, want) in wanted {
+                    if !["sessionId", "channel", "destination"].contains(&key.as_str()) {
+                        return Err(format!(
+                            "`expectOtpDelivery` checks sessionId, channel and destination, not {key:?}"
+                        ));
+                    }
+                    if !json_eq(&last[key.as_str()], want) {
+                        return Err(format!(
+                            "the latest OTP delivery has {key} {}, expected {want}",
+                            last[key.as_str()]
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            "expectToolCalls" => {
+                let Value::Object(wanted) = &arg else {
+                    return Err(format!("`expectToolCalls` must be an object, got {arg}"));
+                };
+                for (key, want) in wanted {
+                    let want = as_u64(want, "expectToolCalls")?;
+                    let seen = self.tools.requests_to(key).len();
+                    if seen as u64 != want {
+                        return Err(format!(
+                            "tool endpoint {key:?} has received {seen} request(s), expected {want}"
+                        ));
+                    }
+                }
                 Ok(())
             }
             "sleepMs" => {
@@ -740,14 +962,23 @@ impl Run {
         }
     }
 
+    fn otp_deliveries(&self, step: &str) -> Result<Vec<Value>, String> {
+        self.otp_webhook
+            .as_ref()
+            .map(OtpWebhook::deliveries)
+            .ok_or_else(|| format!("`{step}` needs `config.otpWebhook`"))
+    }
+
     fn conn(&mut self, name: &str) -> Result<&mut Conn, String> {
         self.conns
             .get_mut(name)
             .ok_or_else(|| format!("no open connection {name:?}"))
     }
 
-    /// Replaces every string that is exactly `${name}` by the captured value, and
-    /// `${repeat:N:text}` by `text` repeated N times.
+    /// Replaces every string that is exactly `${name}` by the captured value,
+    /// `${repeat:N:text}` by `text` repeated N times, `${authContext:…}` by a signed
+    /// authContext, and `${otpCode}` / `${otpCodeWrong}` by the latest delivered one-time code /
+    /// a six-digit code that differs from it (fetched by `step` into `otp_code` first).
     fn substitute(&self, value: &Value) -> Result<Value, String> {
         Ok(match value {
             Value::String(s) if s.starts_with("${") && s.ends_with('}') => {
@@ -779,6 +1010,16 @@ impl Run {
                         .parse()
                         .map_err(|_| format!("bad repeat count in {s:?}"))?;
                     Value::String(text.repeat(count))
+                } else if name == "otpCode" || name == "otpCodeWrong" {
+                    let code = self
+                        .otp_code
+                        .as_deref()
+                        .ok_or_else(|| format!("{s:?}: no OTP code is known"))?;
+                    Value::String(if name == "otpCode" {
+                        code.to_string()
+                    } else {
+                        other_code(code)
+                    })
                 } else {
                     self.captures
                         .get(name)

@@ -124,6 +124,9 @@ pub struct Expect {
     /// `stream` must equal this.
     #[serde(default)]
     pub stream: Option<bool>,
+    /// `max_tokens` must equal this.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
     /// The content of the last message with role `user` must equal this.
     #[serde(default)]
     pub last_user_message: Option<String>,
@@ -379,6 +382,14 @@ impl Expect {
         if let Some(stream) = self.stream {
             if body["stream"] != json!(stream) {
                 problems.push(format!("stream is {}, expected {stream}", body["stream"]));
+            }
+        }
+        if let Some(max_tokens) = self.max_tokens {
+            if body["max_tokens"] != json!(max_tokens) {
+                problems.push(format!(
+                    "max_tokens is {}, expected {max_tokens}",
+                    body["max_tokens"]
+                ));
             }
         }
         let messages = body["messages"].as_array().cloned().unwrap_or_default();

@@ -24,7 +24,9 @@ const DENIED: &str = "blocked by hook: User denied: user rejected the action";
 const UNCONFIRMED: &str = "blocked by hook: confirmation timeout";
 
 /// Announces and runs one call. A call that needs approval parks first: the prompt, then the
-/// call's toolCall chunk, then the wait (the order clients rely on, by construction).
+/// call's toolCall chunk, then the wait (the order clients rely on, by construction). A call
+/// that needs a verified end user is announced before the code is asked for, and only once
+/// (when it also needs approval, the prompt follows the verification).
 pub(super) async fn run(
     runtime: &Runtime,
     sink: &TurnSink,
@@ -41,6 +43,8 @@ pub(super) async fn run(
         }
     };
     let verified = input.end_user_verified.load(Ordering::Acquire);
+    // Whether the call's toolCall chunk went out already (before a code was asked for).
+    let mut announced = false;
     match tool_gate::decide(input.agent.as_ref(), &call.name, &input.principal, verified) {
         Gate::Allowed => {}
         Gate::AdminOnly => {
@@ -53,6 +57,7 @@ pub(super) async fn run(
         }
         Gate::NeedsVerifiedUser => {
             sink.tool_call(&call.name, &call.arguments).await;
+            announced = true;
             if let Err(refusal) = verify_end_user(runtime, sink, input, &call.name).await {
                 return refusal;
             }
@@ -69,7 +74,9 @@ pub(super) async fn run(
     let parked = runtime.confirmations.park(session_id, input.turn_id);
     sink.confirmation_required(&call.name, &describe(&call.name, &call.arguments))
         .await;
-    sink.tool_call(&call.name, &call.arguments).await;
+    if !announced {
+        sink.tool_call(&call.name, &call.arguments).await;
+    }
     let timeout = Duration::from_secs(runtime.config.confirm_timeout_secs);
     let (answer, answered_from) = parked.wait(timeout).await;
     let decision = Decision::from_answer(answer);
@@ -121,9 +128,12 @@ async fn verify_end_user(
     .await;
     match runtime.otp.start(session, sink.request_id(), tool).await {
         Ok(started) => {
-            if started.sent_now {
-                sink.otp_sent(&started.channel, &started.masked).await;
+            // Also when the live code of a moment ago is reused: the client learns where the
+            // code it needs went (otp_verification_required promises otp_sent or an error).
+            if !started.sent_now {
+                tracing::info!(session = %session.session_id, "live one-time code reused");
             }
+            sink.otp_sent(&started.channel, &started.masked).await;
         }
         Err(StartError::Delivery(detail)) => {
             tracing::warn!(session = %session.session_id, reason = %detail, "one-time code not delivered");
