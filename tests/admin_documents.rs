@@ -68,7 +68,7 @@ async fn admin_paths_answer_404_without_an_admin_token() {
 async fn blank_admin_token_does_not_enable_the_api() {
     // A token that is only whitespace must not make "Bearer " (or "Bearer   ") valid.
     let mut config = Config::for_tests();
-    config.admin_token = Some("   ".to_string());
+    config.admin_token = Some("   ".into());
     let server = start_with(config).await;
     for token in [Some(""), Some("   "), None] {
         let answer = Admin::with_token(&server, token)

@@ -38,7 +38,7 @@ fn token(sub: &str, org: &str, role: &str) -> String {
 
 fn principals_config() -> Config {
     let mut config = admin_config();
-    config.auth.jwt_hs256_secret = Some(SECRET.to_string());
+    config.auth.jwt_hs256_secret = Some(SECRET.into());
     config
 }
 
@@ -332,7 +332,7 @@ async fn admin_is_absent_without_an_admin_token_or_a_verifier() {
 
     // A verifier alone mounts it; the admin token then means nothing.
     let mut config = Config::for_tests();
-    config.auth.jwt_hs256_secret = Some(SECRET.to_string());
+    config.auth.jwt_hs256_secret = Some(SECRET.into());
     let server = start_with(config).await;
     let me = as_user(&server, &token("u", "acme", "basic"))
         .get("/admin/me")

@@ -355,6 +355,12 @@ async fn an_agents_confirm_tools_gate_a_tool_the_server_does_not() {
     let parked = send(&mut client, &session, "Refund A-2", None).await;
     assert_eq!(parked["type"], "write_confirmation_required", "{parked}");
     assert_eq!(parked["data"]["data"]["toolId"], "issue_refund", "{parked}");
+    // The call itself is shown even without streaming: a person sees what they approve.
+    let shown = client.recv().await;
+    assert_eq!(
+        shown["data"]["state"]["rawResponse"]["toolCall"]["name"], "issue_refund",
+        "{shown}"
+    );
     client.expect_silence(Duration::from_millis(300)).await;
     assert_eq!(tools.requests_to("refunds").len(), 1, "the gated call ran");
     let answer = client

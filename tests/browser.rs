@@ -185,7 +185,7 @@ async fn grounded_turn_shows_citation_links() {
     ]);
     let gateway = MockGateway::start(vec![reply]).await;
     let mut config = config(&gateway);
-    config.admin_token = Some(common::ADMIN_TOKEN.to_string());
+    config.admin_token = Some(common::ADMIN_TOKEN.into());
     let server = start_with(config).await;
     let admin = Admin::new(&server);
     admin

@@ -53,7 +53,7 @@ fn rs256(key: &str, kid: Option<&str>, claims: Value) -> String {
 
 fn hs_config() -> Config {
     let mut config = Config::for_tests();
-    config.auth.jwt_hs256_secret = Some(SECRET.to_string());
+    config.auth.jwt_hs256_secret = Some(SECRET.into());
     config
 }
 
@@ -326,7 +326,7 @@ async fn a_group_restricted_document_is_retrieved_and_cited_for_its_group_only()
     ])
     .await;
     let mut config = admin_config();
-    config.auth.jwt_hs256_secret = Some(SECRET.to_string());
+    config.auth.jwt_hs256_secret = Some(SECRET.into());
     config.agent.gateway_url = Some(gateway.base_url());
     let server = start_with(config).await;
     let admin = Admin::new(&server);

@@ -131,7 +131,7 @@ async fn setup(replies: Vec<Value>, tweak: impl FnOnce(&mut Config)) -> Setup {
     config.agent.gateway_url = Some(gateway.base_url());
     config.agent.tools_file = Some(tools_file);
     config.agents_file = Some(agents_file);
-    config.auth.jwt_hs256_secret = Some(JWT_SECRET.to_string());
+    config.auth.jwt_hs256_secret = Some(JWT_SECRET.into());
     tweak(&mut config);
     let server = start_with(config).await;
     Setup {
@@ -205,7 +205,7 @@ async fn verify(client: &mut Client, session: &str, code: &str) -> Value {
 
 fn with_smtp(sink: &SmtpSink) -> impl FnOnce(&mut Config) + '_ {
     move |config| {
-        config.agent.otp.smtp_url = Some(sink.url());
+        config.agent.otp.smtp_url = Some(sink.url().into());
         config.agent.otp.smtp_from = Some("Support <support@shop.test>".into());
     }
 }
@@ -642,7 +642,7 @@ async fn a_code_sent_before_a_restart_still_verifies_after_it() {
     config.storage = StorageKind::Sqlite;
     config.database_url = db.display().to_string();
     config.agent.gateway_url = Some(gateway.base_url());
-    config.agent.otp.smtp_url = Some(sink.url());
+    config.agent.otp.smtp_url = Some(sink.url().into());
     config.agent.otp.smtp_from = Some("support@shop.test".into());
     let server = start_with(config).await;
     // The dead turn's heartbeat goes stale.

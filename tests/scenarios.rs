@@ -75,6 +75,8 @@ struct Overrides {
     history_messages: Option<u32>,
     allowed_models: Option<Vec<String>>,
     #[serde(default)]
+    allow_any_model: bool,
+    #[serde(default)]
     no_gateway: bool,
     gateway_key: Option<String>,
     model: Option<String>,
@@ -126,9 +128,9 @@ impl Overrides {
             config.drain_secs = v;
         }
         if self.documents.is_some() || self.org_gateway_keys.is_some() {
-            config.admin_token = Some(SCENARIO_ADMIN_TOKEN.to_string());
+            config.admin_token = Some(SCENARIO_ADMIN_TOKEN.into());
         }
-        config.auth.jwt_hs256_secret = self.jwt_secret.clone();
+        config.auth.jwt_hs256_secret = self.jwt_secret.as_deref().map(Into::into);
         config.auth.auth_required = self.auth_required;
         config.auth.widget_auth_strict = self.widget_strict;
         if let Some(org) = &self.default_org {
@@ -165,8 +167,9 @@ impl Overrides {
         if let Some(v) = &self.allowed_models {
             agent.allowed_models = v.clone();
         }
+        agent.allow_any_model = self.allow_any_model;
         if let Some(v) = &self.gateway_key {
-            agent.gateway_key = Some(v.clone());
+            agent.gateway_key = Some(v.as_str().into());
         }
         if let Some(v) = &self.model {
             agent.model = v.clone();

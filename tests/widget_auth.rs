@@ -415,7 +415,7 @@ async fn the_widget_policy_decides_the_organisation_first() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("db.sqlite");
     let mut config = widget_config(dir.path());
-    config.auth.jwt_hs256_secret = Some(HS_SECRET.to_string());
+    config.auth.jwt_hs256_secret = Some(HS_SECRET.into());
     config.auth.default_org = "fallback-org".into();
     let server = start_with(config).await;
     let bearer = format!("Bearer {}", token("token-org"));

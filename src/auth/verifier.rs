@@ -223,7 +223,7 @@ fn jwt_keys(config: &AuthConfig) -> anyhow::Result<Option<Keys>> {
         return Ok(Some(Keys::Static(key, Algorithm::RS256)));
     }
     if let Some(secret) = &config.jwt_hs256_secret {
-        let key = DecodingKey::from_secret(secret.as_bytes())
+        let key = DecodingKey::from_secret(secret.expose().as_bytes())
             .map_err(|e| anyhow::anyhow!("AUTH_JWT_HS256_SECRET is not usable: {e}"))?;
         return Ok(Some(Keys::Static(key, Algorithm::HS256)));
     }

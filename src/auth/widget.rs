@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use crate::config::AuthConfig;
+use crate::config::{AuthConfig, Secret};
 use crate::protocol::{ClientError, ErrorCode};
 use crate::store::agent::AgentDefinition;
 
@@ -163,7 +163,7 @@ pub struct WidgetPolicies {
 /// The HTTP policy service and its cache.
 struct HttpPolicies {
     base: String,
-    bearer: Option<String>,
+    bearer: Option<Secret>,
     ttl: Duration,
     client: reqwest::Client,
     cache: Mutex<HashMap<String, (Instant, Option<WidgetPolicy>)>>,
@@ -251,7 +251,7 @@ impl HttpPolicies {
             .push(agent_id);
         let mut request = self.client.get(url);
         if let Some(bearer) = &self.bearer {
-            request = request.bearer_auth(bearer);
+            request = request.bearer_auth(bearer.expose());
         }
         let mut response = request
             .send()

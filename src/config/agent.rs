@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use super::otp::OtpConfig;
+use super::Secret;
 use super::{non_blank, non_blank_list};
 
 /// Settings of the LLM gateway and of agent turns.
@@ -16,7 +17,7 @@ pub struct AgentConfig {
 
     /// Bearer key for the gateway (optional for keyless local gateways such as Ollama or vLLM).
     #[arg(long, env = "SMOOAI_GATEWAY_KEY", hide_env_values = true)]
-    pub gateway_key: Option<String>,
+    pub gateway_key: Option<Secret>,
 
     /// Default chat model id.
     #[arg(long, env = "SMOOTH_AGENT_MODEL", default_value = "claude-haiku-4-5")]
@@ -94,6 +95,42 @@ pub struct AgentConfig {
     #[arg(long, env = "SMOOTH_AGENT_CONFIRM_TIMEOUT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub confirm_timeout_secs: u64,
 
+    /// Let a client choose any model with `send_message.model` when
+    /// `SMOOTH_AGENT_ALLOWED_MODELS` is empty (otherwise an empty list means: only the agent's
+    /// or the server's model).
+    #[arg(long, env = "SMOOTH_AGENT_ALLOW_ANY_MODEL", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false,
+          num_args = 0..=1, default_missing_value = "true")]
+    pub allow_any_model: bool,
+
+    /// Most tool calls one model response may make; the rest get an error result.
+    #[arg(long, env = "SMOOTH_AGENT_MAX_TOOL_CALLS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_tool_calls: u32,
+
+    /// Largest arguments of one tool call, in bytes; bigger calls are refused before any prompt.
+    #[arg(long, env = "SMOOTH_AGENT_MAX_TOOL_ARGUMENT_BYTES", default_value_t = 16 * 1024, value_parser = clap::value_parser!(u64).range(2..))]
+    pub max_tool_argument_bytes: u64,
+
+    /// Most turns running at once for one connection (`OVERLOADED` beyond).
+    #[arg(long, env = "SMOOTH_AGENT_MAX_TURNS_PER_CONNECTION", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_turns_per_connection: u32,
+
+    /// Most turns running at once in this process (`OVERLOADED` beyond).
+    #[arg(long, env = "SMOOTH_AGENT_MAX_TURNS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_turns: u32,
+
+    /// Longest a turn may run, waits for approvals and codes included; then it is cancelled.
+    #[arg(long, env = "SMOOTH_AGENT_TURN_TIMEOUT_SECS", default_value_t = 900, value_parser = clap::value_parser!(u64).range(1..))]
+    pub turn_timeout_secs: u64,
+
+    /// Longest a turn goes on after its client left (default: the turn timeout).
+    #[arg(long, env = "SMOOTH_AGENT_ORPHAN_TURN_SECS")]
+    pub orphan_turn_secs: Option<u64>,
+
+    /// Largest `metadata` of a new session, in bytes of JSON.
+    #[arg(long, env = "SMOOTH_AGENT_MAX_METADATA_BYTES", default_value_t = 16 * 1024)]
+    pub max_metadata_bytes: u64,
+
     /// Model of the workflow judge, which decides after each turn whether the current workflow
     /// step was reached (default: the server model).
     #[arg(long, env = "SMOOTH_AGENT_JUDGE_MODEL")]
@@ -113,7 +150,7 @@ impl AgentConfig {
     pub fn normalized(self) -> Self {
         Self {
             gateway_url: non_blank(self.gateway_url),
-            gateway_key: non_blank(self.gateway_key),
+            gateway_key: self.gateway_key.and_then(Secret::non_blank),
             allowed_models: non_blank_list(self.allowed_models),
             // The prompt is kept as written; only a blank one counts as unset.
             system_prompt: self.system_prompt.filter(|p| !p.trim().is_empty()),

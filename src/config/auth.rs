@@ -4,7 +4,7 @@
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, ValueEnum};
 
-use super::non_blank;
+use super::{non_blank, Secret};
 
 /// How bearer tokens become principals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -17,8 +17,8 @@ pub enum AuthMode {
     None,
 }
 
-/// Token verification settings.
-#[derive(Clone, clap::Args)]
+/// Token verification settings (secrets redact themselves in `Debug`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct AuthConfig {
     /// How tokens are verified: `jwt` (the default when a key, secret or JWKS URL is set),
     /// `trusted` (unsigned claims behind a proxy) or `none` (development: everyone is admin).
@@ -28,7 +28,7 @@ pub struct AuthConfig {
 
     /// Shared secret for HS256 tokens.
     #[arg(long, env = "AUTH_JWT_HS256_SECRET", hide_env_values = true)]
-    pub jwt_hs256_secret: Option<String>,
+    pub jwt_hs256_secret: Option<Secret>,
 
     /// PEM public key for RS256 tokens (literal `\n` sequences are accepted as newlines).
     #[arg(long, env = "AUTH_JWT_RS256_PUBLIC_KEY", hide_env_values = true)]
@@ -69,7 +69,7 @@ pub struct AuthConfig {
 
     /// Bearer token sent to the widget-policy service.
     #[arg(long, env = "WIDGET_AUTH_BEARER", hide_env_values = true)]
-    pub widget_auth_bearer: Option<String>,
+    pub widget_auth_bearer: Option<Secret>,
 
     /// Seconds a fetched widget policy (or a 404) is cached.
     #[arg(long, env = "WIDGET_AUTH_TTL_SECS", default_value_t = 60)]
@@ -82,41 +82,11 @@ pub struct AuthConfig {
     pub widget_auth_strict: bool,
 }
 
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Secrets are never printed, only whether they are set.
-        f.debug_struct("AuthConfig")
-            .field("auth_mode", &self.auth_mode)
-            .field(
-                "jwt_hs256_secret",
-                &self.jwt_hs256_secret.as_ref().map(|_| "<set>"),
-            )
-            .field(
-                "jwt_rs256_public_key",
-                &self.jwt_rs256_public_key.as_ref().map(|_| "<set>"),
-            )
-            .field("jwt_jwks_url", &self.jwt_jwks_url)
-            .field("jwt_issuer", &self.jwt_issuer)
-            .field("jwt_audience", &self.jwt_audience)
-            .field("default_org", &self.default_org)
-            .field("dev_org_id", &self.dev_org_id)
-            .field("auth_required", &self.auth_required)
-            .field("widget_auth_url", &self.widget_auth_url)
-            .field(
-                "widget_auth_bearer",
-                &self.widget_auth_bearer.as_ref().map(|_| "<set>"),
-            )
-            .field("widget_auth_ttl_secs", &self.widget_auth_ttl_secs)
-            .field("widget_auth_strict", &self.widget_auth_strict)
-            .finish()
-    }
-}
-
 impl AuthConfig {
     /// The settings with text values trimmed and blank ones treated as unset. Idempotent.
     pub fn normalized(self) -> Self {
         Self {
-            jwt_hs256_secret: non_blank(self.jwt_hs256_secret),
+            jwt_hs256_secret: self.jwt_hs256_secret.and_then(Secret::non_blank),
             // A PEM passed through an env var often carries `\n` escapes.
             jwt_rs256_public_key: non_blank(self.jwt_rs256_public_key)
                 .map(|pem| pem.replace("\\n", "\n")),
@@ -126,7 +96,7 @@ impl AuthConfig {
             default_org: non_blank(Some(self.default_org)).unwrap_or_else(|| "default".into()),
             dev_org_id: non_blank(Some(self.dev_org_id)).unwrap_or_else(|| "dev-org".into()),
             widget_auth_url: non_blank(self.widget_auth_url),
-            widget_auth_bearer: non_blank(self.widget_auth_bearer),
+            widget_auth_bearer: self.widget_auth_bearer.and_then(Secret::non_blank),
             ..self
         }
     }

@@ -5,10 +5,12 @@
 pub mod agent;
 pub mod auth;
 pub mod otp;
+pub mod secret;
 
 pub use agent::{AgentConfig, DEFAULT_GATEWAY_URL};
 pub use auth::{AuthConfig, AuthMode};
 pub use otp::OtpConfig;
+pub use secret::Secret;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -71,7 +73,7 @@ pub struct Config {
     /// Bearer token that enables the `/admin` HTTP API (document ingest, list, delete). Unset
     /// means `/admin` answers 404.
     #[arg(long, env = "SMOOTH_AGENT_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    pub admin_token: Option<Secret>,
 
     /// JSON file of agent definitions (instructions, tools, model, widget policy…) stored at
     /// start-up; see the README for the format.
@@ -135,7 +137,7 @@ impl Config {
     /// are. Idempotent.
     pub fn normalized(self) -> Self {
         Self {
-            admin_token: non_blank(self.admin_token),
+            admin_token: self.admin_token.and_then(Secret::non_blank),
             agent: self.agent.normalized(),
             auth: self.auth.normalized(),
             ..self
@@ -193,9 +195,15 @@ mod tests {
         config.agent.system_prompt = Some(" \n ".into());
         config.agent.embedding_model = Some(" embed ".into());
         let once = config.normalized();
-        assert_eq!(once.admin_token.as_deref(), Some("secret"));
+        assert_eq!(
+            once.admin_token.as_ref().map(Secret::expose),
+            Some("secret")
+        );
         assert_eq!(once.agent.gateway_url, None);
-        assert_eq!(once.agent.gateway_key.as_deref(), Some("key"));
+        assert_eq!(
+            once.agent.gateway_key.as_ref().map(Secret::expose),
+            Some("key")
+        );
         assert_eq!(once.agent.allowed_models, ["a", "b"]);
         assert_eq!(once.agent.confirm_tools, ["delete"]);
         assert_eq!(once.agent.system_prompt, None);

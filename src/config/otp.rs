@@ -1,10 +1,10 @@
 //! Settings of end-user verification with one-time codes, and of their delivery (SMTP for
 //! e-mail, a webhook for SMS or custom channels).
 
-use super::non_blank;
+use super::{non_blank, Secret};
 
-/// One-time code settings.
-#[derive(Clone, clap::Args)]
+/// One-time code settings (secrets redact themselves in `Debug`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct OtpConfig {
     /// Seconds a one-time code stays valid (and a turn waits for it).
     #[arg(long, env = "SMOOTH_AGENT_OTP_TTL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -25,7 +25,7 @@ pub struct OtpConfig {
     /// SMTP server for e-mailed codes: `smtp://host:port` (plain, or STARTTLS when offered
     /// with `?tls=required`), `smtps://user:password@host` (TLS).
     #[arg(long, env = "SMOOTH_AGENT_SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<Secret>,
 
     /// Sender of e-mailed codes, e.g. `Support <no-reply@example.com>`.
     #[arg(long, env = "SMOOTH_AGENT_SMTP_FROM")]
@@ -38,35 +38,17 @@ pub struct OtpConfig {
 
     /// Bearer token sent to the OTP webhook.
     #[arg(long, env = "SMOOTH_AGENT_OTP_WEBHOOK_BEARER", hide_env_values = true)]
-    pub otp_webhook_bearer: Option<String>,
-}
-
-impl std::fmt::Debug for OtpConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The SMTP URL may carry a password and the bearer is a secret.
-        f.debug_struct("OtpConfig")
-            .field("otp_ttl_secs", &self.otp_ttl_secs)
-            .field("otp_max_attempts", &self.otp_max_attempts)
-            .field("otp_resend_cooldown_secs", &self.otp_resend_cooldown_secs)
-            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "<set>"))
-            .field("smtp_from", &self.smtp_from)
-            .field("otp_webhook_url", &self.otp_webhook_url)
-            .field(
-                "otp_webhook_bearer",
-                &self.otp_webhook_bearer.as_ref().map(|_| "<set>"),
-            )
-            .finish()
-    }
+    pub otp_webhook_bearer: Option<Secret>,
 }
 
 impl OtpConfig {
     /// The settings with text values trimmed and blank ones treated as unset. Idempotent.
     pub fn normalized(self) -> Self {
         Self {
-            smtp_url: non_blank(self.smtp_url),
+            smtp_url: self.smtp_url.and_then(Secret::non_blank),
             smtp_from: non_blank(self.smtp_from),
             otp_webhook_url: non_blank(self.otp_webhook_url),
-            otp_webhook_bearer: non_blank(self.otp_webhook_bearer),
+            otp_webhook_bearer: self.otp_webhook_bearer.and_then(Secret::non_blank),
             ..self
         }
     }

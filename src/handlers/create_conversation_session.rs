@@ -25,6 +25,13 @@ pub async fn handle(ctx: &Context, req: CreateConversationSessionRequest) -> Han
             "missing 'agentId': it must contain a non-whitespace character",
         ));
     }
+    let metadata_bytes = serde_json::to_vec(&req.metadata).map_or(0, |v| v.len());
+    let cap = ctx.runtime.config.max_metadata_bytes;
+    if metadata_bytes as u64 > cap {
+        return Err(ClientError::validation(format!(
+            "'metadata' is {metadata_bytes} bytes of JSON; at most {cap} are accepted"
+        )));
+    }
     let agent = ctx
         .store()
         .get_agent(agent_id)

@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use super::{DocumentInput, Knowledge, KnowledgeError, Origin, Outcome};
+use std::io::Read;
+
+use super::{normalize_source, DocumentInput, Knowledge, KnowledgeError, Origin, Outcome};
 use crate::store::acl::Acl;
 
 /// Largest file ingested, in bytes; bigger files are skipped with a warning.
@@ -42,10 +44,11 @@ pub async fn ingest_path(
         .map_err(|e| KnowledgeError::Io(format!("cannot read {}: {e}", path.display())))?;
     let mut report = Report::default();
     if meta.is_file() {
-        let source = path
+        let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .ok_or_else(|| KnowledgeError::Io(format!("{} has no file name", path.display())))?;
+        let source = normalize_source(&name)?;
         ingest_file(knowledge, path, source, origin, &acl, &mut report).await?;
         return Ok(report);
     }
@@ -81,11 +84,22 @@ pub async fn ingest_path(
         let Ok(relative) = entry.path().strip_prefix(path) else {
             continue;
         };
-        let source = relative
+        let raw = relative
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/");
+        // The source is normalised once; the same string is ingested and kept from pruning.
+        let source = match normalize_source(&raw) {
+            Ok(source) => source,
+            Err(e) => {
+                tracing::warn!(path = %entry.path().display(), reason = %e, "knowledge file skipped");
+                report
+                    .skipped
+                    .push((entry.path().to_path_buf(), e.to_string()));
+                continue;
+            }
+        };
         if ingest_file(
             knowledge,
             entry.path(),
@@ -110,6 +124,37 @@ pub async fn ingest_path(
     Ok(report)
 }
 
+/// Reads a file as UTF-8 text, or says why it is skipped. The file is opened without following
+/// a symbolic link (one swapped in after the folder walk is refused), its size is checked on
+/// the open handle, and at most [`MAX_FILE_BYTES`] + 1 bytes are ever read.
+fn read_text(path: &Path) -> Result<String, String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = options
+        .open(path)
+        .map_err(|e| format!("cannot open: {e}"))?;
+    let meta = file.metadata().map_err(|e| format!("cannot read: {e}"))?;
+    if !meta.is_file() {
+        return Err("not a regular file".to_string());
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!("larger than {MAX_FILE_BYTES} bytes"));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())
+}
+
 /// Ingests one file; `false` when it was skipped.
 async fn ingest_file(
     knowledge: &Knowledge,
@@ -119,29 +164,11 @@ async fn ingest_file(
     acl: &Option<Acl>,
     report: &mut Report,
 ) -> Result<bool, KnowledgeError> {
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if size > MAX_FILE_BYTES {
-        tracing::warn!(path = %path.display(), size, "knowledge file too large; skipped");
-        report.skipped.push((
-            path.to_path_buf(),
-            format!("larger than {MAX_FILE_BYTES} bytes"),
-        ));
-        return Ok(false);
-    }
-    let content = match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(_) => {
-                tracing::warn!(path = %path.display(), "knowledge file is not UTF-8 text; skipped");
-                report
-                    .skipped
-                    .push((path.to_path_buf(), "not UTF-8 text".to_string()));
-                return Ok(false);
-            }
-        },
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "knowledge file unreadable; skipped");
-            report.skipped.push((path.to_path_buf(), e.to_string()));
+    let content = match read_text(path) {
+        Ok(text) => text,
+        Err(reason) => {
+            tracing::warn!(path = %path.display(), %reason, "knowledge file skipped");
+            report.skipped.push((path.to_path_buf(), reason));
             return Ok(false);
         }
     };
@@ -164,4 +191,33 @@ async fn ingest_file(
         .documents
         .push((ingested.outcome, ingested.document.source));
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_swapped_for_a_symlink_after_the_walk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("page.md");
+        std::fs::write(&path, "walked as a regular file").unwrap();
+        assert_eq!(read_text(&path).unwrap(), "walked as a regular file");
+        // What the walk saw is replaced by a link before the read.
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", &path).unwrap();
+        let refused = read_text(&path).unwrap_err();
+        assert!(refused.starts_with("cannot open"), "{refused}");
+    }
+
+    #[test]
+    fn a_file_over_the_limit_is_refused_and_the_limit_itself_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let at_limit = dir.path().join("at.md");
+        std::fs::write(&at_limit, vec![b'a'; MAX_FILE_BYTES as usize]).unwrap();
+        assert_eq!(read_text(&at_limit).unwrap().len() as u64, MAX_FILE_BYTES);
+        let over = dir.path().join("over.md");
+        std::fs::write(&over, vec![b'a'; MAX_FILE_BYTES as usize + 1]).unwrap();
+        assert!(read_text(&over).unwrap_err().starts_with("larger than"));
+    }
 }

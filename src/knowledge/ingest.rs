@@ -10,6 +10,29 @@ use crate::store::{NewChunk, NewDocument};
 /// Longest accepted document source, in characters.
 pub const MAX_SOURCE_CHARS: usize = 1024;
 
+/// The source a document is stored under: trimmed, non-blank, at most [`MAX_SOURCE_CHARS`]
+/// characters, without control characters. Everything that names documents by source (ingest,
+/// the folder scan and its pruning) goes through this one function.
+pub fn normalize_source(raw: &str) -> Result<String, KnowledgeError> {
+    let source = raw.trim();
+    if source.is_empty() {
+        return Err(KnowledgeError::Invalid(
+            "'source' must not be blank".to_string(),
+        ));
+    }
+    if source.chars().count() > MAX_SOURCE_CHARS {
+        return Err(KnowledgeError::Invalid(format!(
+            "'source' is longer than {MAX_SOURCE_CHARS} characters"
+        )));
+    }
+    if source.chars().any(char::is_control) {
+        return Err(KnowledgeError::Invalid(
+            "'source' must not contain control characters".to_string(),
+        ));
+    }
+    Ok(source.to_string())
+}
+
 impl Knowledge {
     /// Ingests one document. Same source with the same content, url and ACL writes nothing
     /// (unless its chunks lack embeddings for the configured model and embedding now
@@ -17,22 +40,7 @@ impl Knowledge {
     /// leave the document searchable by full text only. Ingests of one source are serialised,
     /// so concurrent identical posts create it once.
     pub async fn ingest(&self, input: DocumentInput) -> Result<Ingested, KnowledgeError> {
-        let source = input.source.trim().to_string();
-        if source.is_empty() {
-            return Err(KnowledgeError::Invalid(
-                "'source' must not be blank".to_string(),
-            ));
-        }
-        if source.chars().count() > MAX_SOURCE_CHARS {
-            return Err(KnowledgeError::Invalid(format!(
-                "'source' is longer than {MAX_SOURCE_CHARS} characters"
-            )));
-        }
-        if source.chars().any(char::is_control) {
-            return Err(KnowledgeError::Invalid(
-                "'source' must not contain control characters".to_string(),
-            ));
-        }
+        let source = normalize_source(&input.source)?;
         if input.content.trim().is_empty() {
             return Err(KnowledgeError::Invalid(
                 "'content' must not be blank".to_string(),

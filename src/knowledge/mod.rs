@@ -18,7 +18,7 @@ use crate::store::acl::Acl;
 use crate::store::{DocumentRecord, DynStore, StoreError};
 
 pub use embedder::Embedder;
-pub use ingest::MAX_SOURCE_CHARS;
+pub use ingest::{normalize_source, MAX_SOURCE_CHARS};
 pub use search::fuse;
 
 /// How a document came in; kept so a folder re-scan removes only what the folder put there.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 
-use super::request::status_error;
+use super::request::{describe, line_capped};
 use super::wire::{StreamOptions, WireChunk, WireRequest, WireTool};
 use super::{ChatMessage, Gateway, GatewayError, ToolChoice, ToolKind, ToolSpec};
 
@@ -130,9 +130,9 @@ impl Gateway {
         let response = tokio::time::timeout(read_timeout, builder.send())
             .await
             .map_err(|_| GatewayError::Timeout(read_timeout))?
-            .map_err(|e| GatewayError::Connect(e.to_string()))?;
+            .map_err(|e| GatewayError::Connect(describe(e)))?;
         if !response.status().is_success() {
-            return Err(status_error(response, read_timeout).await);
+            return Err(self.status_error(response, read_timeout).await);
         }
         let cost = response
             .headers()
@@ -140,7 +140,7 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<f64>().ok())
             .filter(|c| c.is_finite() && *c >= 0.0);
-        let mut events = response.bytes_stream().eventsource();
+        let mut events = line_capped(response.bytes_stream()).eventsource();
         let mut finished = false;
         loop {
             let next = tokio::time::timeout(read_timeout, events.next())

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::request::status_error;
+use super::request::{describe, read_capped, MAX_JSON_BYTES};
 use super::{Gateway, GatewayError};
 
 #[derive(Serialize)]
@@ -42,13 +42,19 @@ impl Gateway {
             let response = builder
                 .send()
                 .await
-                .map_err(|e| GatewayError::Connect(e.to_string()))?;
+                .map_err(|e| GatewayError::Connect(describe(e)))?;
             if !response.status().is_success() {
-                return Err(status_error(response, timeout).await);
+                return Err(self.status_error(response, timeout).await);
             }
-            response
-                .json::<Answer>()
+            let (body, cut) = read_capped(response, MAX_JSON_BYTES)
                 .await
+                .map_err(|e| GatewayError::Connect(describe(e)))?;
+            if cut {
+                return Err(GatewayError::Protocol(format!(
+                    "embeddings answer is larger than {MAX_JSON_BYTES} bytes"
+                )));
+            }
+            serde_json::from_slice::<Answer>(&body)
                 .map_err(|e| GatewayError::Protocol(format!("embeddings answer: {e}")))
         };
         let answer = tokio::time::timeout(timeout, call)

@@ -15,7 +15,7 @@ pub mod wire;
 
 use std::time::Duration;
 
-use crate::config::{AgentConfig, DEFAULT_GATEWAY_URL};
+use crate::config::{AgentConfig, Secret, DEFAULT_GATEWAY_URL};
 
 pub use chat::{ChatRequest, Delta, DeltaStream, Usage};
 pub use error::GatewayError;
@@ -27,7 +27,7 @@ pub struct GatewaySettings {
     /// Base URL, e.g. `http://127.0.0.1:11434/v1`; `/chat/completions` is appended.
     pub base_url: String,
     /// Bearer key; `None` for keyless local gateways.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// Default model id.
     pub model: String,
     /// `max_tokens` for every call.
@@ -85,7 +85,7 @@ impl Gateway {
     }
 
     /// The same gateway (and connection pool) authenticating with `key` instead.
-    pub fn with_key(&self, key: Option<String>) -> Gateway {
+    pub fn with_key(&self, key: Option<Secret>) -> Gateway {
         Gateway {
             http: self.http.clone(),
             settings: GatewaySettings {
@@ -106,7 +106,7 @@ mod tests {
         config.gateway_key = Some("k".into());
         let settings = GatewaySettings::from_config(&config);
         assert_eq!(settings.base_url, DEFAULT_GATEWAY_URL);
-        assert_eq!(settings.api_key.as_deref(), Some("k"));
+        assert_eq!(settings.api_key.as_ref().map(Secret::expose), Some("k"));
         config.gateway_url = Some("http://127.0.0.1:9/v1".into());
         assert_eq!(
             GatewaySettings::from_config(&config).base_url,

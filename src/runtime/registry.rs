@@ -37,6 +37,17 @@ pub struct TurnRegistry {
     inner: Turns,
 }
 
+/// Why a turn could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// The session already runs a turn.
+    Busy,
+    /// The connection runs as many turns as it may.
+    ConnectionFull,
+    /// The process runs as many turns as it may.
+    ServerFull,
+}
+
 /// A registered turn's hold on its session; dropping it frees the session.
 #[derive(Debug)]
 pub struct TurnGuard {
@@ -83,9 +94,32 @@ impl TurnRegistry {
 
     /// Registers a turn; `None` when the session already has one running.
     pub fn try_start(&self, session_id: Uuid, turn: ActiveTurn) -> Option<TurnGuard> {
+        self.try_start_within(session_id, turn, usize::MAX, usize::MAX)
+            .ok()
+    }
+
+    /// Registers a turn unless the session already runs one ([`Refused::Busy`]), its connection
+    /// runs `per_connection` turns, or `total` turns run in all.
+    pub fn try_start_within(
+        &self,
+        session_id: Uuid,
+        turn: ActiveTurn,
+        per_connection: usize,
+        total: usize,
+    ) -> Result<TurnGuard, Refused> {
         let mut map = self.lock();
         if map.contains_key(&session_id) {
-            return None;
+            return Err(Refused::Busy);
+        }
+        if map.len() >= total {
+            return Err(Refused::ServerFull);
+        }
+        let mine = map
+            .values()
+            .filter(|t| t.connection_id == turn.connection_id)
+            .count();
+        if mine >= per_connection {
+            return Err(Refused::ConnectionFull);
         }
         let guard = TurnGuard {
             turns: Arc::clone(&self.inner),
@@ -95,7 +129,7 @@ impl TurnRegistry {
             released: false,
         };
         map.insert(session_id, turn);
-        Some(guard)
+        Ok(guard)
     }
 
     /// Removes the turn (only if it is still the registered one).
@@ -190,6 +224,41 @@ mod tests {
         assert_eq!(registry.len(), 1);
         drop(third);
         assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn limits_per_connection_and_in_all() {
+        let registry = TurnRegistry::default();
+        let conn = Uuid::new_v4();
+        let mut held = Vec::new();
+        for _ in 0..2 {
+            held.push(
+                registry
+                    .try_start_within(Uuid::new_v4(), turn(conn, "r"), 2, 3)
+                    .expect("within the limits"),
+            );
+        }
+        assert_eq!(
+            registry
+                .try_start_within(Uuid::new_v4(), turn(conn, "r"), 2, 3)
+                .unwrap_err(),
+            Refused::ConnectionFull
+        );
+        held.push(
+            registry
+                .try_start_within(Uuid::new_v4(), turn(Uuid::new_v4(), "r"), 2, 3)
+                .expect("another connection still may"),
+        );
+        assert_eq!(
+            registry
+                .try_start_within(Uuid::new_v4(), turn(Uuid::new_v4(), "r"), 2, 3)
+                .unwrap_err(),
+            Refused::ServerFull
+        );
+        held.clear();
+        assert!(registry
+            .try_start_within(Uuid::new_v4(), turn(conn, "r"), 2, 3)
+            .is_ok());
     }
 
     #[test]

@@ -60,6 +60,11 @@ impl TurnSink {
         }
     }
 
+    /// Whether nobody would receive the turn's events (its client left).
+    pub fn is_orphaned(&self) -> bool {
+        self.outbound().is_closed()
+    }
+
     /// The turn's requestId.
     pub fn request_id(&self) -> &str {
         &self.request_id
@@ -95,6 +100,12 @@ impl TurnSink {
     /// A tool call is starting.
     pub async fn tool_call(&self, name: &str, arguments: &str) {
         self.emit_stream(events::tool_call(&self.request_id, name, arguments))
+            .await;
+    }
+
+    /// A tool call is starting, sent even when `stream` is false (a call a person must judge).
+    pub async fn tool_call_always(&self, name: &str, arguments: &str) {
+        self.emit(events::tool_call(&self.request_id, name, arguments))
             .await;
     }
 

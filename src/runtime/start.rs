@@ -18,7 +18,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-use super::registry::ActiveTurn;
+use super::registry::{ActiveTurn, Refused};
 use super::sink::{DynSink, TurnSink};
 use super::turn::{self, TurnInput};
 use super::Runtime;
@@ -76,7 +76,7 @@ impl Runtime {
         let turn_id = Uuid::new_v4();
         let guard = self
             .turns
-            .try_start(
+            .try_start_within(
                 session.session_id,
                 ActiveTurn {
                     turn_id,
@@ -84,12 +84,25 @@ impl Runtime {
                     connection_id: request.connection_id,
                     cancel: CancellationToken::new(),
                 },
+                self.config.max_turns_per_connection as usize,
+                self.config.max_turns as usize,
             )
-            .ok_or_else(|| {
-                ClientError::new(
+            .map_err(|refused| match refused {
+                Refused::Busy => ClientError::new(
                     ErrorCode::TurnInProgress,
                     "this session already has a running turn; wait for it or cancel it",
-                )
+                ),
+                Refused::ConnectionFull => ClientError::new(
+                    ErrorCode::Overloaded,
+                    format!(
+                        "this connection already runs {} turns; wait for one to finish",
+                        self.config.max_turns_per_connection
+                    ),
+                ),
+                Refused::ServerFull => ClientError::new(
+                    ErrorCode::Overloaded,
+                    "the server is running as many turns as it can; retry shortly",
+                ),
             })?;
         // The user's message is durable before the turn is acknowledged; on failure the
         // dropped guard frees the session.
@@ -150,7 +163,7 @@ impl Runtime {
             None => None,
         };
         match org_key {
-            Some(key) => Ok(self.gateway.with_key(Some(key))),
+            Some(key) => Ok(self.gateway.with_key(Some(key.into()))),
             None if self.gateway_configured() => Ok(self.gateway.clone()),
             None => Err(ClientError::new(
                 ErrorCode::LlmUnavailable,
@@ -167,13 +180,20 @@ impl Runtime {
         requested: Option<&str>,
         agent: Option<&AgentDefinition>,
     ) -> Result<String, ClientError> {
+        let default = agent
+            .and_then(|a| a.model.clone())
+            .unwrap_or_else(|| self.config.model.clone());
         match requested.map(str::trim).filter(|m| !m.is_empty()) {
-            None => Ok(agent
-                .and_then(|a| a.model.clone())
-                .unwrap_or_else(|| self.config.model.clone())),
+            None => Ok(default),
             Some(model) => {
                 let allowed = &self.config.allowed_models;
-                if !allowed.is_empty() && !allowed.iter().any(|a| a == model) {
+                // An empty allow-list means "only the default" unless any model is allowed.
+                let ok = if allowed.is_empty() {
+                    self.config.allow_any_model || model == default
+                } else {
+                    allowed.iter().any(|a| a == model)
+                };
+                if !ok {
                     return Err(ClientError::validation(format!(
                         "model '{model}' is not allowed on this server"
                     )));

@@ -328,7 +328,7 @@ pub const ADMIN_TOKEN: &str = "test-admin-token-7f3a";
 /// `Config::for_tests()` with the admin API enabled.
 pub fn admin_config() -> Config {
     let mut config = Config::for_tests();
-    config.admin_token = Some(ADMIN_TOKEN.to_string());
+    config.admin_token = Some(ADMIN_TOKEN.into());
     config
 }
 

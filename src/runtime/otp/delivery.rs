@@ -8,7 +8,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::config::OtpConfig;
+use crate::config::{OtpConfig, Secret};
 
 /// Longest a delivery may take.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -22,7 +22,7 @@ pub struct Delivery {
 
 struct Webhook {
     url: String,
-    bearer: Option<String>,
+    bearer: Option<Secret>,
     http: reqwest::Client,
 }
 
@@ -41,7 +41,7 @@ impl Delivery {
     pub fn from_config(config: &OtpConfig) -> anyhow::Result<Self> {
         let smtp = match (&config.smtp_url, &config.smtp_from) {
             (Some(url), Some(from)) => {
-                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                     .map_err(|e| anyhow::anyhow!("SMOOTH_AGENT_SMTP_URL is not usable: {e}"))?
                     .timeout(Some(DELIVERY_TIMEOUT))
                     .build();
@@ -100,7 +100,7 @@ impl Delivery {
             code,
         });
         if let Some(bearer) = &webhook.bearer {
-            request = request.bearer_auth(bearer);
+            request = request.bearer_auth(bearer.expose());
         }
         let response = request
             .send()

@@ -58,11 +58,17 @@ pub struct DeclaredTool {
 
 impl std::fmt::Debug for DeclaredTool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Headers may hold credentials: never print them.
+        // Headers, the URL's user info and its query may hold credentials: never print them.
+        let url = format!(
+            "{}://{}{}",
+            self.url.scheme(),
+            self.url.host_str().unwrap_or_default(),
+            self.url.path()
+        );
         f.debug_struct("DeclaredTool")
             .field("name", &self.spec.name)
             .field("method", &self.method)
-            .field("url", &self.url.as_str())
+            .field("url", &url)
             .finish_non_exhaustive()
     }
 }
@@ -159,7 +165,7 @@ impl DeclaredTools {
             Ok(response) => response,
             Err(e) if e.is_timeout() => return timed_out(),
             Err(e) => {
-                tracing::warn!(tool = %tool.spec.name, error = %e, "tool endpoint unreachable");
+                tracing::warn!(tool = %tool.spec.name, error = %e.without_url(), "tool endpoint unreachable");
                 return ToolOutcome::error("error: could not reach the tool endpoint".to_string());
             }
         };
@@ -168,7 +174,7 @@ impl DeclaredTools {
             Ok(body) => body,
             Err(e) if e.is_timeout() => return timed_out(),
             Err(e) => {
-                tracing::warn!(tool = %tool.spec.name, error = %e, "tool response unreadable");
+                tracing::warn!(tool = %tool.spec.name, error = %e.without_url(), "tool response unreadable");
                 return ToolOutcome::error("error: the tool's response could not be read".into());
             }
         };
@@ -180,8 +186,43 @@ impl DeclaredTools {
     }
 }
 
-/// Checks arguments against the tool's `parameters`; `Err` is the result the model sees.
+/// Checks arguments against the tool's `parameters`; `Err` is the result the model sees. Only
+/// declared keys pass (unless `parameters` sets `additionalProperties: true`): a call with an
+/// argument the operator never declared is refused, not forwarded. For a GET tool, a key that
+/// the tool's URL already fixes in its query is refused too, so it cannot be overridden.
 pub fn check_arguments(tool: &DeclaredTool, arguments: &Map<String, Value>) -> Result<(), String> {
+    let open = tool.spec.parameters.get("additionalProperties") == Some(&Value::Bool(true));
+    if !open {
+        let declared = tool
+            .spec
+            .parameters
+            .get("properties")
+            .and_then(Value::as_object);
+        let undeclared: Vec<String> = arguments
+            .keys()
+            .filter(|k| !declared.is_some_and(|d| d.contains_key(k.as_str())))
+            .map(|k| format!("'{}'", validate::bounded(k, 64)))
+            .collect();
+        if !undeclared.is_empty() {
+            return Err(format!(
+                "error: invalid arguments: undeclared argument(s) {}; use only the declared \
+                 parameters",
+                undeclared.join(", ")
+            ));
+        }
+    }
+    if tool.method == reqwest::Method::GET {
+        if let Some((fixed, _)) = tool
+            .url
+            .query_pairs()
+            .find(|(name, _)| arguments.contains_key(name.as_ref()))
+        {
+            return Err(format!(
+                "error: invalid arguments: '{}' is fixed by the tool and cannot be set",
+                validate::bounded(&fixed, 64)
+            ));
+        }
+    }
     let problems = validate::check(&tool.arguments, &Value::Object(arguments.clone()));
     match problems.first() {
         Some(first) => Err(format!("error: invalid arguments: {first}")),

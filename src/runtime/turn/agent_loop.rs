@@ -8,7 +8,7 @@ use super::accumulate::{add_usage, Calls};
 use super::{calls, context, ModelOutput, TurnError, TurnInput};
 use crate::llm::{ChatMessage, ChatRequest, Delta, Role, ToolChoice, Usage};
 use crate::runtime::sink::TurnSink;
-use crate::runtime::tools::{preview, ToolSet};
+use crate::runtime::tools::{preview, ToolOutcome, ToolSet};
 use crate::runtime::Runtime;
 use crate::store::ChunkHit;
 
@@ -85,8 +85,17 @@ pub(super) async fn run(
             (!reply.is_empty()).then(|| reply.clone()),
             pending.iter().map(|c| c.to_wire()).collect(),
         ));
-        for call in pending {
-            let outcome = calls::run(runtime, sink, input, &tools, &call).await;
+        let most = runtime.config.max_tool_calls as usize;
+        for (i, call) in pending.into_iter().enumerate() {
+            let outcome = if i < most {
+                calls::run(runtime, sink, input, &tools, &call).await
+            } else {
+                sink.tool_call(&call.name, &call.arguments).await;
+                ToolOutcome::error(format!(
+                    "error: too many tool calls in one response (at most {most}); this one was \
+                     not run, call it again if it is still needed"
+                ))
+            };
             sink.tool_result(&call.name, outcome.is_error, &preview(&outcome.text))
                 .await;
             sources.extend(outcome.hits);

@@ -8,7 +8,6 @@ use std::time::Duration;
 use super::accumulate::PendingCall;
 use super::TurnInput;
 use crate::auth::tool_gate::{self, Gate};
-use crate::protocol::validate::bounded;
 use crate::protocol::{ClientError, ErrorCode};
 use crate::runtime::otp::StartError;
 use crate::runtime::park::{Decision, OtpOutcome};
@@ -16,8 +15,6 @@ use crate::runtime::sink::TurnSink;
 use crate::runtime::tools::{parse_arguments, ToolOutcome, ToolSet};
 use crate::runtime::Runtime;
 
-/// Longest argument summary in a confirmation prompt.
-const DESCRIPTION_ARGS_CHARS: usize = 400;
 /// Result the model sees when a person rejects a call.
 const DENIED: &str = "blocked by hook: User denied: user rejected the action";
 /// Result the model sees when nobody answers a confirmation in time.
@@ -34,6 +31,14 @@ pub(super) async fn run(
     tools: &ToolSet,
     call: &PendingCall,
 ) -> ToolOutcome {
+    let cap = usize::try_from(runtime.config.max_tool_argument_bytes).unwrap_or(usize::MAX);
+    if call.arguments.len() > cap {
+        // Refused before anyone is asked: nobody can judge what they cannot read.
+        sink.tool_call(&call.name, "{}").await;
+        return ToolOutcome::error(format!(
+            "error: the arguments are larger than {cap} bytes; call the tool with less data"
+        ));
+    }
     let prepared = match tools.prepare(&call.name, &call.arguments) {
         Ok(prepared) => prepared,
         Err(refusal) => {
@@ -56,7 +61,12 @@ pub(super) async fn run(
             ));
         }
         Gate::NeedsVerifiedUser => {
-            sink.tool_call(&call.name, &call.arguments).await;
+            if runtime.needs_confirmation(&call.name, input.agent.as_ref()) {
+                // Approval follows the code: the person must see exactly what they approve.
+                sink.tool_call_always(&call.name, &call.arguments).await;
+            } else {
+                sink.tool_call(&call.name, &call.arguments).await;
+            }
             announced = true;
             if let Err(refusal) = verify_end_user(runtime, sink, input, &call.name).await {
                 return refusal;
@@ -74,8 +84,10 @@ pub(super) async fn run(
     let parked = runtime.confirmations.park(session_id, input.turn_id);
     sink.confirmation_required(&call.name, &describe(&call.name, &call.arguments))
         .await;
+    // The structured call is sent even with `stream: false`: a person must see exactly what
+    // they approve.
     if !announced {
-        sink.tool_call(&call.name, &call.arguments).await;
+        sink.tool_call_always(&call.name, &call.arguments).await;
     }
     let timeout = Duration::from_secs(runtime.config.confirm_timeout_secs);
     let (answer, answered_from) = parked.wait(timeout).await;
@@ -200,23 +212,16 @@ async fn wait_for_code(
     }
 }
 
-/// A confirmation prompt a person can judge: the tool and the arguments it would run with.
+/// A confirmation prompt a person can judge: the tool and the complete arguments it would run
+/// with, as canonical JSON (sorted keys, escaped strings), so no value can hide another or be
+/// cut off. Oversized arguments never get this far (`ToolSet::prepare` refuses them).
 fn describe(name: &str, arguments: &str) -> String {
     let arguments = parse_arguments(arguments).unwrap_or_default();
     if arguments.is_empty() {
-        return format!("Tool '{name}' requires confirmation. Allow?");
+        return format!("Tool '{name}' requires confirmation to run without arguments. Allow?");
     }
-    let parts: Vec<String> = arguments
-        .iter()
-        .map(|(key, value)| match value {
-            serde_json::Value::String(s) => format!("{key} = \"{s}\""),
-            other => format!("{key} = {other}"),
-        })
-        .collect();
-    format!(
-        "Tool '{name}' requires confirmation to run with {}. Allow?",
-        bounded(&parts.join(", "), DESCRIPTION_ARGS_CHARS)
-    )
+    let canonical = serde_json::Value::Object(arguments).to_string();
+    format!("Tool '{name}' requires confirmation to run with the arguments {canonical}. Allow?")
 }
 
 /// Runs a tool call and logs its name, outcome and duration (never its arguments or result,
@@ -238,16 +243,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn prompts_name_the_tool_and_its_arguments() {
+    fn prompts_show_every_argument_escaped_and_complete() {
         assert_eq!(
             describe("delete_record", ""),
-            "Tool 'delete_record' requires confirmation. Allow?"
+            "Tool 'delete_record' requires confirmation to run without arguments. Allow?"
         );
         let text = describe("delete_record", r#"{"id":"123","force":true}"#);
-        assert!(text.contains("'delete_record'"), "{text}");
-        assert!(text.contains("id = \"123\""), "{text}");
-        assert!(text.contains("force = true"), "{text}");
-        let long = describe("t", &format!(r#"{{"note":"{}"}}"#, "n".repeat(2000)));
-        assert!(long.chars().count() < 500, "{}", long.len());
+        assert!(text.contains(r#"{"force":true,"id":"123"}"#), "{text}");
+        // A value cannot pose as another argument, and filler cannot push the payload out.
+        let sneaky = format!(
+            r#"{{"note":"{}", "amount":5000, "memo":"\", amount = 1"}}"#,
+            "x".repeat(3000)
+        );
+        let text = describe("refund", &sneaky);
+        assert!(
+            text.contains(r#""amount":5000"#),
+            "the payload was cut or hidden"
+        );
+        assert!(text.contains(r#""memo":"\", amount = 1""#), "{text:.200}");
+        assert!(text.contains(&"x".repeat(3000)));
     }
 }

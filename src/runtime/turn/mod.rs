@@ -87,20 +87,75 @@ impl TurnError {
     }
 }
 
+/// Which limit stopped a turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// The turn ran for the whole turn timeout.
+    Timeout,
+    /// The turn's client was gone for the whole orphan lifetime.
+    Orphaned,
+}
+
+/// Resolves when the turn has run for `total`, or its client has been gone for `orphan`.
+async fn lifetime(sink: &TurnSink, total: Duration, orphan: Duration) -> Limit {
+    let started = tokio::time::Instant::now();
+    let mut gone_since = None;
+    loop {
+        let now = tokio::time::Instant::now();
+        if now - started >= total {
+            return Limit::Timeout;
+        }
+        if sink.is_orphaned() {
+            let since = *gone_since.get_or_insert(now);
+            if now - since >= orphan {
+                return Limit::Orphaned;
+            }
+        } else {
+            gone_since = None;
+        }
+        let left = total.saturating_sub(now - started);
+        tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+    }
+}
+
 /// Runs a whole turn to its terminal event; never panics on gateway or storage failures.
 /// `guard` holds the session for this turn and is released before the terminal event.
 pub async fn run(runtime: Arc<Runtime>, sink: TurnSink, input: TurnInput, mut guard: TurnGuard) {
     let session_id = input.session.session_id;
     let keepalive = Duration::from_secs(runtime.config.keepalive_secs);
     let cancel = guard.cancel_token().clone();
+    let total = Duration::from_secs(runtime.config.turn_timeout_secs);
+    let orphan = Duration::from_secs(
+        runtime
+            .config
+            .orphan_turn_secs
+            .unwrap_or(runtime.config.turn_timeout_secs),
+    );
+    let mut ran_out = None;
     let outcome = tokio::select! {
         biased;
         () = cancel.cancelled() => None,
         result = agent_loop::run(&runtime, &sink, &input) => Some(result),
         () = sink.keepalive_loop(keepalive) => None,
+        limit = lifetime(&sink, total, orphan) => {
+            ran_out = Some(limit);
+            None
+        }
     };
     // After this, `cancel` finds no turn; a cancel that raced in before still wins below.
     guard.release();
+    if let (Some(limit), false) = (ran_out, cancel.is_cancelled()) {
+        tracing::warn!(session = %session_id, request = sink.request_id(), ?limit, "turn stopped at its limit");
+        let error = ClientError::new(
+            ErrorCode::AgentError,
+            format!(
+                "agent turn failed: it ran longer than the server allows ({} s)",
+                total.as_secs()
+            ),
+        );
+        sink.error(&error).await;
+        return;
+    }
     if cancel.is_cancelled() || outcome.is_none() {
         tracing::info!(session = %session_id, request = sink.request_id(), "turn cancelled");
         sink.cancelled().await;

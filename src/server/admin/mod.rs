@@ -132,7 +132,7 @@ async fn caller(state: &AppState, token: Option<&str>) -> Result<Caller, ClientE
         ));
     };
     if let Some(admin) = &state.config.admin_token {
-        if bool::from(token.as_bytes().ct_eq(admin.as_bytes())) {
+        if bool::from(token.as_bytes().ct_eq(admin.expose().as_bytes())) {
             return Ok(Caller::Root);
         }
     }

@@ -2,15 +2,13 @@
 //! stemming, bm25 ranking) and brute-force cosine search over stored embeddings. Access lists
 //! are enforced in SQL, so a reader never sees rows it may not read.
 
+use futures_util::TryStreamExt;
 use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{parse_ts, ts, SqliteStore};
 use crate::store::acl::Acl;
 use crate::store::{sort_best_first, ChunkHit, DocumentRecord, NewDocument, Reader, StoreError};
-
-/// Most full-text candidates considered for one search before access filtering.
-const MAX_CANDIDATES: u32 = 20_000;
 
 const DOCUMENT_COLUMNS: &str = "id, source, title, url, acl, origin, content_hash, \
      embedding_model, chunk_count, created_at, updated_at";
@@ -21,8 +19,7 @@ const READABLE: &str = "(? = 1 OR d.acl IS NULL OR json_extract(d.acl, '$.public
      OR (? IS NOT NULL AND EXISTS (SELECT 1 FROM json_each(d.acl, '$.users') u WHERE u.value = ?)) \
      OR EXISTS (SELECT 1 FROM json_each(d.acl, '$.groups') g, json_each(?) q WHERE g.value = q.value))";
 
-/// Binds the values of [`READABLE`] for `reader` (the predicate must be the statement's first
-/// placeholders).
+/// Binds the values of [`READABLE`] for `reader`, as the statement's next placeholders.
 fn bind_reader<'q>(
     query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
     reader: Reader<'_>,
@@ -203,41 +200,26 @@ impl SqliteStore {
         reader: Reader<'_>,
         limit: u32,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        // FTS5 ranks and cuts inside the index (`ORDER BY rank LIMIT`), which is far cheaper
-        // than ranking every match through a join. Readability is computed per candidate, so
-        // one query tells both which rows survive the ACL and whether every match was seen;
-        // the candidate list widens only when too few survive and more matches exist.
+        // The access list is part of the FTS query itself: FTS5 ranks only the matches the
+        // reader may read and cuts at `limit` inside the index, so restricted matches can never
+        // crowd out readable ones and no candidate rows are fetched to be thrown away.
         let sql = format!(
             "SELECT c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url, \
-                    m.rank AS rank, {READABLE} AS readable \
-             FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ? \
+                    m.rank AS rank \
+             FROM (SELECT rowid, rank FROM chunks_fts \
+                   WHERE chunks_fts MATCH ? AND rowid IN \
+                     (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id \
+                      WHERE {READABLE}) \
                    ORDER BY rank LIMIT ?) m \
              JOIN chunks c ON c.id = m.rowid \
              JOIN documents d ON d.id = c.document_id \
              ORDER BY m.rank, c.id"
         );
-        let mut candidates = (limit.saturating_mul(5)).max(50);
-        let rows = loop {
-            // The READABLE placeholders come first in the statement text.
-            let rows = bind_reader(sqlx::query(&sql), reader)
-                .bind(expression)
-                .bind(i64::from(candidates))
-                .fetch_all(&self.pool)
-                .await?;
-            let seen_every_match = rows.len() < candidates as usize;
-            let mut readable = Vec::with_capacity(rows.len());
-            for row in rows {
-                if row.try_get::<bool, _>("readable")? {
-                    readable.push(row);
-                }
-            }
-            if readable.len() >= limit as usize || seen_every_match || candidates >= MAX_CANDIDATES
-            {
-                break readable;
-            }
-            candidates = candidates.saturating_mul(8).min(MAX_CANDIDATES);
-        };
-        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+        let query = sqlx::query(&sql).bind(expression);
+        let rows = bind_reader(query, reader)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 // bm25 is lower-is-better and negative; flip it so higher means more relevant.
@@ -259,25 +241,114 @@ impl SqliteStore {
              FROM chunks c JOIN documents d ON d.id = c.document_id \
              WHERE {READABLE} AND d.embedding_model = ? AND c.embedding IS NOT NULL"
         );
-        let rows = bind_reader(sqlx::query(&sql), reader)
-            .bind(model)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut hits = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let bytes: Vec<u8> = row.try_get("embedding")?;
-            let score = cosine(vector, &bytes_vector(&bytes));
-            hits.push(hit_from_row(row, score)?);
+        // Rows are streamed and only the best `limit` are kept, so memory does not grow with
+        // the number of stored vectors.
+        let query = bind_reader(sqlx::query(&sql), reader).bind(model);
+        let mut rows = query.fetch(&self.pool);
+        let mut best = TopK::new(limit as usize);
+        while let Some(row) = rows.try_next().await? {
+            let bytes: &[u8] = row.try_get("embedding")?;
+            let score = cosine(vector, &bytes_vector(bytes));
+            if best.admits(score) {
+                best.push(hit_from_row(&row, score)?);
+            }
         }
+        let mut hits = best.into_vec();
         sort_best_first(&mut hits);
-        hits.truncate(limit as usize);
         Ok(hits)
+    }
+}
+
+/// The `k` best hits seen so far (a bounded min-heap by score).
+struct TopK {
+    k: usize,
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<Scored>>,
+}
+
+/// A hit ordered by score (ties by chunk id, like `sort_best_first`).
+struct Scored(ChunkHit);
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0
+            .score
+            .total_cmp(&other.0.score)
+            .then(other.0.chunk_id.cmp(&self.0.chunk_id))
+    }
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            heap: std::collections::BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    /// Whether a hit with `score` would be kept.
+    fn admits(&self, score: f64) -> bool {
+        self.k > 0
+            && (self.heap.len() < self.k
+                || self
+                    .heap
+                    .peek()
+                    .is_some_and(|worst| score >= worst.0 .0.score))
+    }
+
+    fn push(&mut self, hit: ChunkHit) {
+        self.heap.push(std::cmp::Reverse(Scored(hit)));
+        if self.heap.len() > self.k {
+            self.heap.pop();
+        }
+    }
+
+    fn into_vec(self) -> Vec<ChunkHit> {
+        self.heap.into_iter().map(|r| r.0 .0).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hit(id: i64, score: f64) -> ChunkHit {
+        ChunkHit {
+            chunk_id: id,
+            document_id: String::new(),
+            source: String::new(),
+            title: String::new(),
+            url: None,
+            text: String::new(),
+            score,
+        }
+    }
+
+    #[test]
+    fn top_k_keeps_the_best_and_breaks_ties_by_chunk_id() {
+        let mut best = TopK::new(3);
+        for (id, score) in [(1, 0.1), (2, 0.9), (3, 0.5), (4, 0.9), (5, 0.2), (6, 0.7)] {
+            if best.admits(score) {
+                best.push(hit(id, score));
+            }
+        }
+        let mut kept = best.into_vec();
+        sort_best_first(&mut kept);
+        let ids: Vec<i64> = kept.iter().map(|h| h.chunk_id).collect();
+        assert_eq!(ids, [2, 4, 6]);
+        assert!(TopK::new(0).into_vec().is_empty());
+        assert!(!TopK::new(0).admits(1.0));
+    }
 
     #[test]
     fn vectors_round_trip_and_cosine() {
