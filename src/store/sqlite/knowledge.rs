@@ -200,23 +200,25 @@ impl SqliteStore {
         reader: Reader<'_>,
         limit: u32,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        // The access list is part of the FTS query itself: FTS5 ranks only the matches the
-        // reader may read and cuts at `limit` inside the index, so restricted matches can never
-        // crowd out readable ones and no candidate rows are fetched to be thrown away.
+        // The access list is applied in SQL, before the cut: the documents the reader may
+        // read are computed once (not once per matching chunk), matches outside them are
+        // dropped inside the query, and only then are the best `limit` taken. Restricted
+        // matches can never crowd out readable ones, and nothing is fetched to be thrown away.
         let sql = format!(
-            "SELECT c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url, \
-                    m.rank AS rank \
-             FROM (SELECT rowid, rank FROM chunks_fts \
-                   WHERE chunks_fts MATCH ? AND rowid IN \
-                     (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id \
-                      WHERE {READABLE}) \
-                   ORDER BY rank LIMIT ?) m \
-             JOIN chunks c ON c.id = m.rowid \
+            "WITH readable(id) AS MATERIALIZED (SELECT d.id FROM documents d WHERE {READABLE}) \
+             SELECT c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url, \
+                    top.rank AS rank \
+             FROM (SELECT m.rowid AS id, m.rank AS rank \
+                   FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?) m \
+                   JOIN chunks k ON k.id = m.rowid \
+                   WHERE k.document_id IN (SELECT id FROM readable) \
+                   ORDER BY m.rank, m.rowid LIMIT ?) top \
+             JOIN chunks c ON c.id = top.id \
              JOIN documents d ON d.id = c.document_id \
-             ORDER BY m.rank, c.id"
+             ORDER BY top.rank, c.id"
         );
-        let query = sqlx::query(&sql).bind(expression);
-        let rows = bind_reader(query, reader)
+        let rows = bind_reader(sqlx::query(&sql), reader)
+            .bind(expression)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
