@@ -15,7 +15,7 @@ pub async fn run(config: &Config, args: &IngestArgs) -> anyhow::Result<Vec<Strin
     if config.storage == StorageKind::Memory {
         bail!(
             "ingest needs durable storage: with SMOOTH_AGENT_STORAGE=memory the documents would \
-             be lost when this command exits (use sqlite and SMOOTH_AGENT_DATABASE_URL)"
+             be lost when this command exits (use sqlite or postgres and SMOOTH_AGENT_DATABASE_URL)"
         );
     }
     let acl = match &args.acl {

@@ -506,8 +506,27 @@ struct Run {
 /// What the currently running step is, for reports of panics (spec violations, timeouts).
 type Progress = Arc<Mutex<String>>;
 
+/// Where a scenario's server keeps its data.
+#[derive(Debug, Clone, Copy)]
+enum Storage {
+    /// `Config::for_tests()`'s in-memory SQLite.
+    Memory,
+    /// A fresh database of the test cluster per scenario (`SMOOTH_AGENT_STORAGE=postgres`).
+    Postgres,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_scenarios() {
+    play_corpus(Storage::Memory).await;
+}
+
+/// The whole corpus again on Postgres: the backends must not differ in anything a client sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_scenarios_postgres() {
+    play_corpus(Storage::Postgres).await;
+}
+
+async fn play_corpus(storage: Storage) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("spec/conformance/scenarios");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
@@ -555,7 +574,7 @@ async fn conformance_scenarios() {
                 let limit = limit.clone();
                 let handle = tokio::spawn(async move {
                     let _permit = limit.acquire_owned().await.expect("semaphore open");
-                    play_guarded(scenario).await
+                    play_guarded(scenario, storage).await
                 });
                 runs.push((stem, Some(handle)));
             }
@@ -578,7 +597,7 @@ async fn conformance_scenarios() {
             }
         }
     }
-    println!("scenarios:\n{}", summary.join("\n"));
+    println!("scenarios ({storage:?}):\n{}", summary.join("\n"));
     assert!(
         !summary.is_empty(),
         "no scenario matched SCENARIO={filter:?}"
@@ -593,10 +612,10 @@ async fn conformance_scenarios() {
 
 /// Plays one scenario on its own task so a panic (an event breaking the spec, a receive
 /// timeout) becomes a failure that names the step.
-async fn play_guarded(scenario: Scenario) -> Result<Duration, String> {
+async fn play_guarded(scenario: Scenario, storage: Storage) -> Result<Duration, String> {
     let progress: Progress = Arc::new(Mutex::new("setup".to_string()));
     let started = Instant::now();
-    let task = tokio::spawn(play(scenario, progress.clone()));
+    let task = tokio::spawn(play(scenario, progress.clone(), storage));
     let abort = task.abort_handle();
     let outcome = tokio::time::timeout(SCENARIO_TIMEOUT, task).await;
     let at = progress.lock().map(|p| p.clone()).unwrap_or_default();
@@ -621,7 +640,7 @@ async fn play_guarded(scenario: Scenario) -> Result<Duration, String> {
     }
 }
 
-async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
+async fn play(scenario: Scenario, progress: Progress, storage: Storage) -> Result<(), String> {
     let gateway = MockGateway::start(scenario.gateway.clone()).await;
     let tools = ToolServer::start(scenario.tool_endpoints.clone()).await;
     let overrides = &scenario.config;
@@ -639,7 +658,7 @@ async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
     }
     // Temporary files (tools file, knowledge folder) live as long as this scenario.
     let mut temps = Vec::new();
-    let config = overrides
+    let mut config = overrides
         .config(
             gateway.base_url(),
             &tools.base_url(),
@@ -647,6 +666,10 @@ async fn play(scenario: Scenario, progress: Progress) -> Result<(), String> {
             &mut temps,
         )
         .map_err(|e| format!("setup: {e}"))?;
+    if let Storage::Postgres = storage {
+        config.storage = StorageKind::Postgres;
+        config.database_url = common::postgres::PgCluster::shared().fresh_database().await;
+    }
     let drain = Duration::from_secs(config.drain_secs);
     let server = start_with(config).await;
     if let Some(documents) = &scenario.config.documents {

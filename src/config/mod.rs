@@ -24,7 +24,13 @@ pub enum StorageKind {
     Sqlite,
     /// An in-memory SQLite database: same code, nothing survives a restart.
     Memory,
+    /// A PostgreSQL database (`pg` and `postgresql` are accepted too).
+    #[value(alias = "pg", alias = "postgresql")]
+    Postgres,
 }
+
+/// The SQLite database used when no database URL is set.
+pub const DEFAULT_SQLITE_URL: &str = "sqlite://smooth-agent.db";
 
 /// Command-line and environment configuration of the server.
 #[derive(Debug, Clone, Parser)]
@@ -46,11 +52,13 @@ pub struct Config {
     #[arg(long, env = "SMOOTH_AGENT_STORAGE", value_enum, ignore_case = true, default_value_t = StorageKind::Sqlite)]
     pub storage: StorageKind,
 
-    /// SQLite database: a `sqlite:` URL or a file path (created when missing).
+    /// The database: for sqlite a `sqlite:` URL or a file path, created when missing (default
+    /// sqlite://smooth-agent.db); for postgres a `postgres://` URL (default: DATABASE_URL).
     #[arg(
         long,
         env = "SMOOTH_AGENT_DATABASE_URL",
-        default_value = "sqlite://smooth-agent.db"
+        default_value = "",
+        hide_default_value = true
     )]
     pub database_url: String,
 
@@ -144,6 +152,28 @@ impl Config {
         }
     }
 
+    /// The database URL the storage backend opens: `database_url` when set, else for postgres
+    /// the `DATABASE_URL` environment variable, else for SQLite [`DEFAULT_SQLITE_URL`]; an
+    /// error names the setting when postgres has none.
+    pub fn resolved_database_url(&self) -> Result<String, String> {
+        let set = self.database_url.trim();
+        if !set.is_empty() {
+            return Ok(set.to_string());
+        }
+        match self.storage {
+            StorageKind::Postgres => std::env::var("DATABASE_URL")
+                .ok()
+                .map(|url| url.trim().to_string())
+                .filter(|url| !url.is_empty())
+                .ok_or_else(|| {
+                    "SMOOTH_AGENT_STORAGE=postgres needs SMOOTH_AGENT_DATABASE_URL (or \
+                     DATABASE_URL), e.g. postgres://user:password@localhost/smooth_agent"
+                        .to_string()
+                }),
+            StorageKind::Sqlite | StorageKind::Memory => Ok(DEFAULT_SQLITE_URL.to_string()),
+        }
+    }
+
     /// The socket address to bind.
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::new(self.bind, self.port)
@@ -183,6 +213,33 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_is_named_three_ways() {
+        for name in ["postgres", "pg", "postgresql", "PostgreSQL"] {
+            let config = Config::try_parse_from(["smooth-operator-rs", "--storage", name])
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(config.storage, StorageKind::Postgres, "{name}");
+        }
+        assert!(Config::try_parse_from(["smooth-operator-rs", "--storage", "mysql"]).is_err());
+    }
+
+    #[test]
+    fn a_set_database_url_wins() {
+        let mut config = Config::for_tests();
+        config.storage = StorageKind::Postgres;
+        config.database_url = " postgres://127.0.0.1/x ".into();
+        assert_eq!(
+            config.resolved_database_url().as_deref(),
+            Ok("postgres://127.0.0.1/x")
+        );
+        config.storage = StorageKind::Sqlite;
+        config.database_url = String::new();
+        assert_eq!(
+            config.resolved_database_url().as_deref(),
+            Ok(DEFAULT_SQLITE_URL)
+        );
+    }
 
     #[test]
     fn normalising_trims_drops_blanks_and_is_idempotent() {
@@ -229,6 +286,10 @@ mod tests {
         let defaults = Config::defaults();
         assert_eq!(defaults.port, 8787);
         assert_eq!(defaults.storage, StorageKind::Sqlite);
+        assert_eq!(
+            defaults.resolved_database_url().as_deref(),
+            Ok(DEFAULT_SQLITE_URL)
+        );
         assert_eq!(defaults.agent.model, "claude-haiku-4-5");
         let tests = Config::for_tests();
         assert_eq!(tests.port, 0);

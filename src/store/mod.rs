@@ -1,16 +1,20 @@
 //! Durable storage of conversations, participants, sessions, messages and knowledge.
 //!
 //! [`Store`] is the seam every backend implements; [`sqlite::SqliteStore`] is the embedded
-//! default (a WAL-mode file, or an in-memory database for `SMOOTH_AGENT_STORAGE=memory`), and
-//! [`open`] builds the one the settings name. Storage is the truth: handlers read sessions from
-//! here, never from process memory. Timestamps come from an injected [`clock::Clock`].
+//! default (a WAL-mode file, or an in-memory database for `SMOOTH_AGENT_STORAGE=memory`),
+//! [`postgres::PostgresStore`] the shared database of several processes, and [`open`] builds
+//! the one the settings name (both pass the same contract suite, `tests/store_contract.rs`).
+//! Storage is the truth: handlers read sessions from here, never from process memory.
+//! Timestamps come from an injected [`clock::Clock`].
 
 pub mod acl;
 pub mod agent;
 pub mod clock;
 mod open;
+pub mod postgres;
 mod records;
 pub mod sqlite;
+mod vector;
 
 use std::sync::Arc;
 

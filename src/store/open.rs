@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::clock::{self, DynClock};
+use super::postgres::PostgresStore;
 use super::sqlite::SqliteStore;
 use super::{DynStore, StoreError};
 use crate::config::{Config, StorageKind};
@@ -15,9 +16,10 @@ pub async fn open(config: &Config) -> Result<DynStore, StoreError> {
 
 /// Opens and migrates the configured store, taking timestamps from `clock`.
 pub async fn open_with_clock(config: &Config, clock: DynClock) -> Result<DynStore, StoreError> {
-    let store = match config.storage {
-        StorageKind::Memory => SqliteStore::open_memory().await?,
-        StorageKind::Sqlite => SqliteStore::open_file(&config.database_url).await?,
-    };
-    Ok(Arc::new(store.with_clock(clock)))
+    let url = || config.resolved_database_url().map_err(StoreError::Backend);
+    Ok(match config.storage {
+        StorageKind::Memory => Arc::new(SqliteStore::open_memory().await?.with_clock(clock)),
+        StorageKind::Sqlite => Arc::new(SqliteStore::open_file(&url()?).await?.with_clock(clock)),
+        StorageKind::Postgres => Arc::new(PostgresStore::connect(&url()?).await?.with_clock(clock)),
+    })
 }

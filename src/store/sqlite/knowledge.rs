@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use super::{parse_ts, ts, SqliteStore};
 use crate::store::acl::Acl;
+use crate::store::vector::cosine;
 use crate::store::{sort_best_first, ChunkHit, DocumentRecord, NewDocument, Reader, StoreError};
 
 const DOCUMENT_COLUMNS: &str = "id, source, title, url, acl, origin, content_hash, \
@@ -76,25 +77,6 @@ fn bytes_vector(bytes: &[u8]) -> Vec<f32> {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect()
-}
-
-/// Cosine similarity; 0 when either vector is zero or the lengths differ.
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    if a.len() != b.len() || a.is_empty() {
-        return 0.0;
-    }
-    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
-    for (x, y) in a.iter().zip(b) {
-        let (x, y) = (f64::from(*x), f64::from(*y));
-        dot += x * y;
-        na += x * x;
-        nb += y * y;
-    }
-    if na == 0.0 || nb == 0.0 {
-        0.0
-    } else {
-        dot / (na.sqrt() * nb.sqrt())
-    }
 }
 
 impl SqliteStore {
@@ -353,11 +335,8 @@ mod tests {
     }
 
     #[test]
-    fn vectors_round_trip_and_cosine() {
+    fn vectors_round_trip() {
         let v = vec![0.5f32, -1.25, 3.0];
         assert_eq!(bytes_vector(&vector_bytes(&v)), v);
-        assert!((cosine(&v, &v) - 1.0).abs() < 1e-9);
-        assert_eq!(cosine(&v, &[1.0, 2.0]), 0.0);
-        assert_eq!(cosine(&[0.0, 0.0], &[1.0, 1.0]), 0.0);
     }
 }

@@ -1,0 +1,180 @@
+//! The tenancy half of the Postgres store: agent definitions, per-organisation settings (the
+//! gateway key) and the conversation listings of the admin API.
+
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::PostgresStore;
+use crate::store::agent::AgentDefinition;
+use crate::store::{AgentRecord, ConversationQuery, ConversationRecord, StoreError};
+
+const AGENT_COLUMNS: &str = "definition::text AS definition, created_at, updated_at";
+
+fn agent_from_row(row: &PgRow) -> Result<AgentRecord, StoreError> {
+    let text: String = row.try_get("definition")?;
+    let definition: AgentDefinition = serde_json::from_str(&text)
+        .map_err(|e| StoreError::Backend(format!("bad stored agent definition: {e}")))?;
+    Ok(AgentRecord {
+        definition,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// The conversation columns with the owner of its (first) session.
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.name, c.platform, c.organization_id, \
+     c.created_at, c.updated_at, \
+     (SELECT s.owner_id FROM sessions s WHERE s.conversation_id = c.id \
+      ORDER BY s.created_at LIMIT 1) AS owner_id, \
+     (SELECT s.owner_org FROM sessions s WHERE s.conversation_id = c.id \
+      ORDER BY s.created_at LIMIT 1) AS owner_org \
+     FROM conversations c";
+
+fn conversation_from_row(row: &PgRow) -> Result<ConversationRecord, StoreError> {
+    Ok(ConversationRecord {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        platform: row.try_get("platform")?,
+        organization_id: row.try_get("organization_id")?,
+        owner_id: row.try_get("owner_id")?,
+        owner_org: row.try_get("owner_org")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl PostgresStore {
+    pub(super) async fn upsert_agent(
+        &self,
+        agent: &AgentDefinition,
+    ) -> Result<AgentRecord, StoreError> {
+        let text = serde_json::to_string(agent).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let row = sqlx::query(&format!(
+            "INSERT INTO agents (id, organization_id, definition, created_at, updated_at) \
+             VALUES ($1, $2, $3::json, $4, $4) ON CONFLICT (id) DO UPDATE SET \
+             organization_id = excluded.organization_id, definition = excluded.definition, \
+             updated_at = excluded.updated_at RETURNING {AGENT_COLUMNS}"
+        ))
+        .bind(&agent.id)
+        .bind(&agent.organization_id)
+        .bind(text)
+        .bind(self.now())
+        .fetch_one(&self.pool)
+        .await?;
+        agent_from_row(&row)
+    }
+
+    pub(super) async fn agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(agent_from_row).transpose()
+    }
+
+    pub(super) async fn agents(
+        &self,
+        organization_id: Option<&str>,
+    ) -> Result<Vec<AgentRecord>, StoreError> {
+        let rows = match organization_id {
+            None => {
+                sqlx::query(&format!("SELECT {AGENT_COLUMNS} FROM agents ORDER BY id"))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            Some(org) => {
+                sqlx::query(&format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents WHERE organization_id = $1 ORDER BY id"
+                ))
+                .bind(org)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(agent_from_row).collect()
+    }
+
+    pub(super) async fn remove_agent(&self, id: &str) -> Result<bool, StoreError> {
+        let removed = sqlx::query("DELETE FROM agents WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(removed > 0)
+    }
+
+    pub(super) async fn store_gateway_key(
+        &self,
+        organization_id: &str,
+        key: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO org_settings (organization_id, gateway_key, updated_at) \
+             VALUES ($1, $2, $3) ON CONFLICT (organization_id) DO UPDATE SET \
+             gateway_key = excluded.gateway_key, updated_at = excluded.updated_at",
+        )
+        .bind(organization_id)
+        .bind(key)
+        .bind(self.now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn org_gateway_key(
+        &self,
+        organization_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key: Option<Option<String>> =
+            sqlx::query_scalar("SELECT gateway_key FROM org_settings WHERE organization_id = $1")
+                .bind(organization_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(key.flatten())
+    }
+
+    pub(super) async fn conversations(
+        &self,
+        query: ConversationQuery,
+    ) -> Result<(Vec<ConversationRecord>, bool), StoreError> {
+        let (owner, owner_org) = match &query.owner {
+            Some((user, org)) => (Some(user.clone()), org.clone()),
+            None => (None, None),
+        };
+        // NULL parameters mean "no filter"; the owner's organisation must match exactly, NULL
+        // included, hence IS NOT DISTINCT FROM.
+        let sql = format!(
+            "SELECT * FROM ({CONVERSATION_SELECT}) c \
+             WHERE ($1::text IS NULL OR organization_id = $1) \
+               AND ($2::text IS NULL OR (owner_id = $2 AND owner_org IS NOT DISTINCT FROM $3)) \
+             ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(&query.organization_id)
+            .bind(owner)
+            .bind(owner_org)
+            .bind(i64::from(query.limit) + 1)
+            .bind(i64::try_from(query.offset).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        let more = rows.len() > query.limit as usize;
+        let records = rows
+            .iter()
+            .take(query.limit as usize)
+            .map(conversation_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, more))
+    }
+
+    pub(super) async fn conversation(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<ConversationRecord>, StoreError> {
+        let row = sqlx::query(&format!("{CONVERSATION_SELECT} WHERE c.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+}
