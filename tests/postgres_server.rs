@@ -199,7 +199,7 @@ async fn ingest_uses_database_url_and_the_pg_alias() {
 
     // The server on that database finds the document.
     let mut config = postgres_config(&url);
-    config.admin_token = Some(ADMIN_TOKEN.to_string());
+    config.admin_token = Some(ADMIN_TOKEN.into());
     let server = start_with(config).await;
     let hits = Admin::new(&server).search("refund", None).await;
     assert_eq!(hits.len(), 1, "{hits:?}");
