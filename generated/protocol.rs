@@ -49,6 +49,515 @@ pub struct CancelledEventData {
     ///Always 499.
     pub status: i64,
 }
+///The answer to one question.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChoicesAnswer {
+    ///The question's header.
+    pub header: ChoicesAnswerHeader,
+    ///Labels of the options picked.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub options: ::std::vec::Vec<ChoicesAnswerOptionsItem>,
+    ///A free-text answer.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub other: ::std::option::Option<ChoicesAnswerOther>,
+}
+///The question's header.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct ChoicesAnswerHeader(::std::string::String);
+impl ::std::ops::Deref for ChoicesAnswerHeader {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<ChoicesAnswerHeader> for ::std::string::String {
+    fn from(value: ChoicesAnswerHeader) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for ChoicesAnswerHeader {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 12usize {
+            return Err("longer than 12 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChoicesAnswerHeader {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChoicesAnswerHeader {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChoicesAnswerHeader {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`ChoicesAnswerOptionsItem`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct ChoicesAnswerOptionsItem(::std::string::String);
+impl ::std::ops::Deref for ChoicesAnswerOptionsItem {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<ChoicesAnswerOptionsItem> for ::std::string::String {
+    fn from(value: ChoicesAnswerOptionsItem) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for ChoicesAnswerOptionsItem {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 200usize {
+            return Err("longer than 200 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChoicesAnswerOptionsItem {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChoicesAnswerOptionsItem {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChoicesAnswerOptionsItem {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///A free-text answer.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct ChoicesAnswerOther(::std::string::String);
+impl ::std::ops::Deref for ChoicesAnswerOther {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<ChoicesAnswerOther> for ::std::string::String {
+    fn from(value: ChoicesAnswerOther) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for ChoicesAnswerOther {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 1000usize {
+            return Err("longer than 1000 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChoicesAnswerOther {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChoicesAnswerOther {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChoicesAnswerOther {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///One option of a question.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChoicesOption {
+    ///More about it.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub description: ::std::option::Option<ChoicesOptionDescription>,
+    ///What the option says.
+    pub label: ChoicesOptionLabel,
+}
+///More about it.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct ChoicesOptionDescription(::std::string::String);
+impl ::std::ops::Deref for ChoicesOptionDescription {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<ChoicesOptionDescription> for ::std::string::String {
+    fn from(value: ChoicesOptionDescription) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for ChoicesOptionDescription {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 500usize {
+            return Err("longer than 500 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChoicesOptionDescription {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChoicesOptionDescription {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChoicesOptionDescription {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///What the option says.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct ChoicesOptionLabel(::std::string::String);
+impl ::std::ops::Deref for ChoicesOptionLabel {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<ChoicesOptionLabel> for ::std::string::String {
+    fn from(value: ChoicesOptionLabel) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for ChoicesOptionLabel {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 200usize {
+            return Err("longer than 200 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChoicesOptionLabel {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChoicesOptionLabel {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChoicesOptionLabel {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The raise tool's result, as the model sees it.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChoicesPayload {
+    ///A note for the model.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub message: ::std::option::Option<::std::string::String>,
+    ///How the interaction ended.
+    pub status: ChoicesPayloadStatus,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub values: ::std::option::Option<ChoicesValues>,
+}
+///How the interaction ended.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum ChoicesPayloadStatus {
+    #[serde(rename = "submitted")]
+    Submitted,
+    #[serde(rename = "declined")]
+    Declined,
+    #[serde(rename = "no_response")]
+    NoResponse,
+}
+impl ::std::fmt::Display for ChoicesPayloadStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Submitted => f.write_str("submitted"),
+            Self::Declined => f.write_str("declined"),
+            Self::NoResponse => f.write_str("no_response"),
+        }
+    }
+}
+impl ::std::str::FromStr for ChoicesPayloadStatus {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "submitted" => Ok(Self::Submitted),
+            "declined" => Ok(Self::Declined),
+            "no_response" => Ok(Self::NoResponse),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChoicesPayloadStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChoicesPayloadStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///One question.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChoicesQuestion {
+    ///A short label naming the question (answers refer to it).
+    pub header: ChoicesQuestionHeader,
+    ///Whether several options may be picked.
+    #[serde(rename = "multiSelect", default)]
+    pub multi_select: bool,
+    ///Two to four options.
+    pub options: ::std::vec::Vec<ChoicesOption>,
+    ///The question.
+    pub question: ChoicesQuestionQuestion,
+}
+///A short label naming the question (answers refer to it).
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct ChoicesQuestionHeader(::std::string::String);
+impl ::std::ops::Deref for ChoicesQuestionHeader {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<ChoicesQuestionHeader> for ::std::string::String {
+    fn from(value: ChoicesQuestionHeader) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for ChoicesQuestionHeader {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 12usize {
+            return Err("longer than 12 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChoicesQuestionHeader {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChoicesQuestionHeader {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChoicesQuestionHeader {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The question.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct ChoicesQuestionQuestion(::std::string::String);
+impl ::std::ops::Deref for ChoicesQuestionQuestion {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<ChoicesQuestionQuestion> for ::std::string::String {
+    fn from(value: ChoicesQuestionQuestion) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for ChoicesQuestionQuestion {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 500usize {
+            return Err("longer than 500 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for ChoicesQuestionQuestion {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for ChoicesQuestionQuestion {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for ChoicesQuestionQuestion {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The questions to render.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChoicesSpec {
+    ///One to four questions, headers unique.
+    pub questions: ::std::vec::Vec<ChoicesQuestion>,
+}
+///The user's answers: per question (by header) the option labels picked and/or free text.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ChoicesValues {
+    ///One answer per question answered.
+    pub answers: ::std::vec::Vec<ChoicesAnswer>,
+}
 ///A knowledge-base source that grounded an answer.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -329,6 +838,12 @@ pub struct CreateConversationSessionRequest {
     pub browser_fingerprint: ::std::option::Option<
         CreateConversationSessionRequestBrowserFingerprint,
     >,
+    ///Resume this conversation (one the caller may act on, with the same agent) in a new session instead of starting a new one; otherwise CONVERSATION_NOT_FOUND.
+    #[serde(
+        rename = "conversationId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub conversation_id: ::std::option::Option<::uuid::Uuid>,
     ///Free-form data stored with the conversation.
     #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
     pub metadata: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
@@ -338,6 +853,11 @@ pub struct CreateConversationSessionRequest {
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub request_id: ::std::option::Option<::std::string::String>,
+    ///What the client can render besides text, e.g. 'identity_form' (identity_intake interactions) and 'choice_chips' (choices interactions); unknown values are ignored. Stored on the conversation: omitted (or null) on a resume keeps the conversation's, [] means text only.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub supports: ::std::option::Option<
+        ::std::vec::Vec<CreateConversationSessionRequestSupportsItem>,
+    >,
     ///E-mail address the person gave, stored on their participant record.
     #[serde(
         rename = "userEmail",
@@ -454,6 +974,62 @@ for CreateConversationSessionRequestBrowserFingerprint {
 }
 impl<'de> ::serde::Deserialize<'de>
 for CreateConversationSessionRequestBrowserFingerprint {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///`CreateConversationSessionRequestSupportsItem`
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct CreateConversationSessionRequestSupportsItem(::std::string::String);
+impl ::std::ops::Deref for CreateConversationSessionRequestSupportsItem {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<CreateConversationSessionRequestSupportsItem>
+for ::std::string::String {
+    fn from(value: CreateConversationSessionRequestSupportsItem) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for CreateConversationSessionRequestSupportsItem {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 128usize {
+            return Err("longer than 128 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for CreateConversationSessionRequestSupportsItem {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for CreateConversationSessionRequestSupportsItem {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for CreateConversationSessionRequestSupportsItem {
     fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
     where
         D: ::serde::Deserializer<'de>,
@@ -600,7 +1176,7 @@ pub struct CreateConversationSessionResponse {
     #[serde(rename = "userParticipantId")]
     pub user_participant_id: ::uuid::Uuid,
 }
-///Every error code this server sends, on the WebSocket (an error event) and over HTTP (the same envelope as the response body). VALIDATION_ERROR: the frame or request broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream, storage failure, internal fault); the session stays usable. INTERNAL_ERROR: an unexpected server fault outside a turn. STORAGE_ERROR: storage failed while answering the request. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended). UNAUTHENTICATED: an HTTP API request carried no credentials. INVALID_TOKEN: an HTTP API request carried credentials that are not valid. NOT_FOUND: an HTTP API request named a resource that does not exist.
+///Every error code this server sends, on the WebSocket (an error event) and over HTTP (the same envelope as the response body). VALIDATION_ERROR: the frame or request broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream, storage failure, internal fault); the session stays usable. INTERNAL_ERROR: an unexpected server fault outside a turn. STORAGE_ERROR: storage failed while answering the request. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended). UNAUTHENTICATED: an HTTP API request carried no credentials. INVALID_TOKEN: an HTTP API request carried credentials that are not valid. NOT_FOUND: an HTTP API request named a resource that does not exist. SKILL_NOT_FOUND: send_message named a skill the server does not have; the turn did not run. CONVERSATION_NOT_FOUND: no conversation with that id is visible to this connection. INTERACTION_MISMATCH: submit_interaction named another interaction (or kind) than the one the turn waits for; it still waits. NO_PENDING_INTERACTION: submit_interaction named a session with no interaction waiting.
 #[derive(
     ::serde::Deserialize,
     ::serde::Serialize,
@@ -652,6 +1228,14 @@ pub enum ErrorCode {
     AgentNotAuthorized,
     #[serde(rename = "OTP_SEND_FAILED")]
     OtpSendFailed,
+    #[serde(rename = "SKILL_NOT_FOUND")]
+    SkillNotFound,
+    #[serde(rename = "CONVERSATION_NOT_FOUND")]
+    ConversationNotFound,
+    #[serde(rename = "INTERACTION_MISMATCH")]
+    InteractionMismatch,
+    #[serde(rename = "NO_PENDING_INTERACTION")]
+    NoPendingInteraction,
 }
 impl ::std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
@@ -675,6 +1259,10 @@ impl ::std::fmt::Display for ErrorCode {
             Self::AuthContextInvalid => f.write_str("AUTH_CONTEXT_INVALID"),
             Self::AgentNotAuthorized => f.write_str("AGENT_NOT_AUTHORIZED"),
             Self::OtpSendFailed => f.write_str("OTP_SEND_FAILED"),
+            Self::SkillNotFound => f.write_str("SKILL_NOT_FOUND"),
+            Self::ConversationNotFound => f.write_str("CONVERSATION_NOT_FOUND"),
+            Self::InteractionMismatch => f.write_str("INTERACTION_MISMATCH"),
+            Self::NoPendingInteraction => f.write_str("NO_PENDING_INTERACTION"),
         }
     }
 }
@@ -703,6 +1291,10 @@ impl ::std::str::FromStr for ErrorCode {
             "AUTH_CONTEXT_INVALID" => Ok(Self::AuthContextInvalid),
             "AGENT_NOT_AUTHORIZED" => Ok(Self::AgentNotAuthorized),
             "OTP_SEND_FAILED" => Ok(Self::OtpSendFailed),
+            "SKILL_NOT_FOUND" => Ok(Self::SkillNotFound),
+            "CONVERSATION_NOT_FOUND" => Ok(Self::ConversationNotFound),
+            "INTERACTION_MISMATCH" => Ok(Self::InteractionMismatch),
+            "NO_PENDING_INTERACTION" => Ok(Self::NoPendingInteraction),
             _ => Err("invalid value".into()),
         }
     }
@@ -1012,6 +1604,385 @@ pub struct GetSessionResponse {
     #[serde(rename = "userParticipantId")]
     pub user_participant_id: ::uuid::Uuid,
 }
+///One field of the form.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityIntakeField {
+    ///Which piece of identity.
+    pub key: IdentityIntakeFieldKey,
+    ///Label to show instead of the default.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub label: ::std::option::Option<IdentityIntakeFieldLabel>,
+    ///Whether the user must fill it in.
+    pub required: bool,
+}
+///Which piece of identity.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum IdentityIntakeFieldKey {
+    #[serde(rename = "name")]
+    Name,
+    #[serde(rename = "email")]
+    Email,
+    #[serde(rename = "phone")]
+    Phone,
+}
+impl ::std::fmt::Display for IdentityIntakeFieldKey {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Name => f.write_str("name"),
+            Self::Email => f.write_str("email"),
+            Self::Phone => f.write_str("phone"),
+        }
+    }
+}
+impl ::std::str::FromStr for IdentityIntakeFieldKey {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "name" => Ok(Self::Name),
+            "email" => Ok(Self::Email),
+            "phone" => Ok(Self::Phone),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for IdentityIntakeFieldKey {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for IdentityIntakeFieldKey {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///Label to show instead of the default.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct IdentityIntakeFieldLabel(::std::string::String);
+impl ::std::ops::Deref for IdentityIntakeFieldLabel {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<IdentityIntakeFieldLabel> for ::std::string::String {
+    fn from(value: IdentityIntakeFieldLabel) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for IdentityIntakeFieldLabel {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 120usize {
+            return Err("longer than 120 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for IdentityIntakeFieldLabel {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for IdentityIntakeFieldLabel {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for IdentityIntakeFieldLabel {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The raise tool's result, as the model sees it.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityIntakePayload {
+    ///A note for the model.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub message: ::std::option::Option<::std::string::String>,
+    ///How the interaction ended.
+    pub status: IdentityIntakePayloadStatus,
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub values: ::std::option::Option<IdentityIntakeValues>,
+}
+///How the interaction ended.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum IdentityIntakePayloadStatus {
+    #[serde(rename = "submitted")]
+    Submitted,
+    #[serde(rename = "declined")]
+    Declined,
+    #[serde(rename = "no_response")]
+    NoResponse,
+}
+impl ::std::fmt::Display for IdentityIntakePayloadStatus {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Submitted => f.write_str("submitted"),
+            Self::Declined => f.write_str("declined"),
+            Self::NoResponse => f.write_str("no_response"),
+        }
+    }
+}
+impl ::std::str::FromStr for IdentityIntakePayloadStatus {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "submitted" => Ok(Self::Submitted),
+            "declined" => Ok(Self::Declined),
+            "no_response" => Ok(Self::NoResponse),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for IdentityIntakePayloadStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for IdentityIntakePayloadStatus {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+///The form to render.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityIntakeSpec {
+    ///The fields, in order, each key at most once.
+    pub fields: ::std::vec::Vec<IdentityIntakeField>,
+}
+///What the user entered. email must be a valid address; phone is normalised to E.164 (+ and 8 to 15 digits).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityIntakeValues {
+    ///The user's e-mail address.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub email: ::std::option::Option<IdentityIntakeValuesEmail>,
+    ///The user's name.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub name: ::std::option::Option<IdentityIntakeValuesName>,
+    ///The user's phone number.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub phone: ::std::option::Option<IdentityIntakeValuesPhone>,
+}
+///The user's e-mail address.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct IdentityIntakeValuesEmail(::std::string::String);
+impl ::std::ops::Deref for IdentityIntakeValuesEmail {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<IdentityIntakeValuesEmail> for ::std::string::String {
+    fn from(value: IdentityIntakeValuesEmail) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for IdentityIntakeValuesEmail {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 320usize {
+            return Err("longer than 320 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for IdentityIntakeValuesEmail {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for IdentityIntakeValuesEmail {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for IdentityIntakeValuesEmail {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The user's name.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct IdentityIntakeValuesName(::std::string::String);
+impl ::std::ops::Deref for IdentityIntakeValuesName {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<IdentityIntakeValuesName> for ::std::string::String {
+    fn from(value: IdentityIntakeValuesName) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for IdentityIntakeValuesName {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 256usize {
+            return Err("longer than 256 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for IdentityIntakeValuesName {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for IdentityIntakeValuesName {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for IdentityIntakeValuesName {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The user's phone number.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct IdentityIntakeValuesPhone(::std::string::String);
+impl ::std::ops::Deref for IdentityIntakeValuesPhone {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<IdentityIntakeValuesPhone> for ::std::string::String {
+    fn from(value: IdentityIntakeValuesPhone) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for IdentityIntakeValuesPhone {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 64usize {
+            return Err("longer than 64 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for IdentityIntakeValuesPhone {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for IdentityIntakeValuesPhone {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for IdentityIntakeValuesPhone {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
 ///The direct reply to an action: status 200 with the action's result, or 202 when a turn was accepted and will stream.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -1031,6 +2002,145 @@ pub struct ImmediateResponseEvent {
     ///Server clock at emission, in Unix epoch milliseconds.
     pub timestamp: u64,
 }
+///A submit_interaction carried values the interaction does not accept; the turn still waits for a corrected submission.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionInvalidEvent {
+    pub data: InteractionInvalidEventData,
+    ///The submit_interaction's requestId.
+    #[serde(
+        rename = "requestId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    ///Server clock at emission, in Unix epoch milliseconds.
+    pub timestamp: u64,
+}
+///`InteractionInvalidEventData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionInvalidEventData {
+    pub data: InteractionInvalidEventDataData,
+    ///Same as the top-level requestId.
+    #[serde(
+        rename = "requestId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub request_id: ::std::option::Option<::std::string::String>,
+}
+///`InteractionInvalidEventDataData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionInvalidEventDataData {
+    ///What is wrong, per field.
+    pub errors: ::std::vec::Vec<InteractionInvalidFieldError>,
+    ///The interaction still waiting.
+    #[serde(rename = "interactionId")]
+    pub interaction_id: ::std::string::String,
+    ///Its kind.
+    pub kind: ::std::string::String,
+    ///A summary to show: 'Some fields need attention.'
+    pub message: ::std::string::String,
+}
+///One field the user must correct.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionInvalidFieldError {
+    ///The field: a values key such as 'email', or 'answers.0' for choices.
+    pub field: ::std::string::String,
+    ///What is wrong with it, e.g. 'must be a valid email address'.
+    pub message: ::std::string::String,
+}
+///The turn asks the user a structured question the client declared it can render (supports on create_conversation_session): a form or choices, described by spec. It is always followed by the raise tool's stream_chunk toolCall, then nothing more for the turn (apart from keepalives) until a valid submit_interaction arrives or the wait times out (the tool then reports no_response).
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionRequiredEvent {
+    pub data: InteractionRequiredEventData,
+    ///The parked turn's send_message requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+    ///Server clock at emission, in Unix epoch milliseconds.
+    pub timestamp: u64,
+}
+///`InteractionRequiredEventData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionRequiredEventData {
+    pub data: InteractionRequiredEventDataData,
+    ///Same as the top-level requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+}
+///`InteractionRequiredEventDataData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InteractionRequiredEventDataData {
+    ///Names this interaction in submit_interaction.
+    #[serde(rename = "interactionId")]
+    pub interaction_id: ::uuid::Uuid,
+    ///identity_intake (capability identity_form) or choices (capability choice_chips).
+    pub kind: InteractionRequiredEventDataDataKind,
+    ///Why the agent asks, in words to show the user.
+    pub reason: ::std::string::String,
+    ///What to render, shaped by the kind (spec/interactions/<kind>: Spec).
+    pub spec: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+}
+///identity_intake (capability identity_form) or choices (capability choice_chips).
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum InteractionRequiredEventDataDataKind {
+    #[serde(rename = "identity_intake")]
+    IdentityIntake,
+    #[serde(rename = "choices")]
+    Choices,
+}
+impl ::std::fmt::Display for InteractionRequiredEventDataDataKind {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::IdentityIntake => f.write_str("identity_intake"),
+            Self::Choices => f.write_str("choices"),
+        }
+    }
+}
+impl ::std::str::FromStr for InteractionRequiredEventDataDataKind {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "identity_intake" => Ok(Self::IdentityIntake),
+            "choices" => Ok(Self::Choices),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for InteractionRequiredEventDataDataKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for InteractionRequiredEventDataDataKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
 ///Sent while a turn runs and nothing else was sent for a while, so proxies keep the socket open. Needs no answer.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -1049,6 +2159,43 @@ pub struct KeepaliveEventData {
     ///Same as the top-level requestId.
     #[serde(rename = "requestId")]
     pub request_id: ::std::string::String,
+}
+///Asks for the caller's conversations.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListConversationsRequest {
+    ///Most conversations to return; 50 when absent. Values above 100 are served as 100.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub limit: ::std::option::Option<::std::num::NonZeroU64>,
+    ///Echoed on the reply.
+    #[serde(
+        rename = "requestId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub request_id: ::std::option::Option<::std::string::String>,
+}
+///The caller's conversations, sent as the data of an immediate_response with status 200 and message 'Conversations'.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListConversationsResponse {
+    ///Most recently active first.
+    pub conversations: ::std::vec::Vec<ListConversationsSummary>,
+}
+///One conversation of the caller.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ListConversationsSummary {
+    ///Pass it to create_conversation_session to resume the conversation.
+    #[serde(rename = "conversationId")]
+    pub conversation_id: ::uuid::Uuid,
+    ///Messages stored in the conversation.
+    #[serde(rename = "messageCount")]
+    pub message_count: u64,
+    ///The title given with rename_conversation, else the start of the conversation's first message, else 'New conversation'.
+    pub title: ::std::string::String,
+    ///When a message was last added or the conversation last renamed.
+    #[serde(rename = "updatedAt")]
+    pub updated_at: ::chrono::DateTime<::chrono::offset::Utc>,
 }
 ///A stored message of a conversation, as kept by the server.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -1552,10 +2699,291 @@ pub struct PongEventData {
     ///The same instant as the top-level timestamp.
     pub timestamp: u64,
 }
+///Renames a conversation.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RenameConversationRequest {
+    ///The conversation to rename.
+    #[serde(rename = "conversationId")]
+    pub conversation_id: ::uuid::Uuid,
+    ///Echoed on the reply.
+    #[serde(
+        rename = "requestId",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub request_id: ::std::option::Option<::std::string::String>,
+    ///The new title; must contain a non-whitespace character (leading and trailing whitespace is dropped).
+    pub title: RenameConversationRequestTitle,
+}
+///The new title; must contain a non-whitespace character (leading and trailing whitespace is dropped).
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct RenameConversationRequestTitle(::std::string::String);
+impl ::std::ops::Deref for RenameConversationRequestTitle {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<RenameConversationRequestTitle> for ::std::string::String {
+    fn from(value: RenameConversationRequestTitle) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for RenameConversationRequestTitle {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 200usize {
+            return Err("longer than 200 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for RenameConversationRequestTitle {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for RenameConversationRequestTitle {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for RenameConversationRequestTitle {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The conversation as renamed, sent as the data of an immediate_response with status 200 and message 'Conversation renamed'.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RenameConversationResponse {
+    ///The conversation.
+    #[serde(rename = "conversationId")]
+    pub conversation_id: ::uuid::Uuid,
+    ///Its title as stored.
+    pub title: ::std::string::String,
+}
+///A file attached to a message, for tools.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageFile {
+    ///Its media type, when known.
+    #[serde(rename = "mimeType", skip_serializing_if = "::std::option::Option::is_none")]
+    pub mime_type: ::std::option::Option<SendMessageFileMimeType>,
+    ///The file's name.
+    pub name: SendMessageFileName,
+    ///Where a tool can fetch it.
+    pub url: ::std::string::String,
+}
+///Its media type, when known.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SendMessageFileMimeType(::std::string::String);
+impl ::std::ops::Deref for SendMessageFileMimeType {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SendMessageFileMimeType> for ::std::string::String {
+    fn from(value: SendMessageFileMimeType) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SendMessageFileMimeType {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 255usize {
+            return Err("longer than 255 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SendMessageFileMimeType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for SendMessageFileMimeType {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SendMessageFileMimeType {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The file's name.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SendMessageFileName(::std::string::String);
+impl ::std::ops::Deref for SendMessageFileName {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SendMessageFileName> for ::std::string::String {
+    fn from(value: SendMessageFileName) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SendMessageFileName {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 255usize {
+            return Err("longer than 255 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SendMessageFileName {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for SendMessageFileName {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SendMessageFileName {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///An image attached to a message.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SendMessageImage {
+    ///How closely the model should look (OpenAI image detail); the gateway's default when absent.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub detail: ::std::option::Option<SendMessageImageDetail>,
+    ///An https: URL or a data:image/…;base64 URL.
+    pub url: ::std::string::String,
+}
+///How closely the model should look (OpenAI image detail); the gateway's default when absent.
+#[derive(
+    ::serde::Deserialize,
+    ::serde::Serialize,
+    Clone,
+    Copy,
+    Debug,
+    Eq,
+    Hash,
+    Ord,
+    PartialEq,
+    PartialOrd
+)]
+pub enum SendMessageImageDetail {
+    #[serde(rename = "low")]
+    Low,
+    #[serde(rename = "high")]
+    High,
+    #[serde(rename = "auto")]
+    Auto,
+}
+impl ::std::fmt::Display for SendMessageImageDetail {
+    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+        match *self {
+            Self::Low => f.write_str("low"),
+            Self::High => f.write_str("high"),
+            Self::Auto => f.write_str("auto"),
+        }
+    }
+}
+impl ::std::str::FromStr for SendMessageImageDetail {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        match value {
+            "low" => Ok(Self::Low),
+            "high" => Ok(Self::High),
+            "auto" => Ok(Self::Auto),
+            _ => Err("invalid value".into()),
+        }
+    }
+}
+impl ::std::convert::TryFrom<&str> for SendMessageImageDetail {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for SendMessageImageDetail {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
 ///One user message for a session.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
+    ///Files handed to the declared tools that accept files (in their call body); never shown to the model.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub files: ::std::vec::Vec<SendMessageFile>,
+    ///Images the model sees with the message (this turn only). Only https: and data:image/ URLs within the size caps are used; other entries are ignored.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub images: ::std::vec::Vec<SendMessageImage>,
     ///The user's text; must contain a non-whitespace character.
     pub message: SendMessageRequestMessage,
     ///Gateway model id to use for this turn only; blank means the configured model.
@@ -1567,6 +2995,9 @@ pub struct SendMessageRequest {
     ///The session to talk in.
     #[serde(rename = "sessionId")]
     pub session_id: ::uuid::Uuid,
+    ///A skill (a Markdown recipe '<skill>.md' in the server's skills folder) added to the system prompt for this turn; an unknown one is SKILL_NOT_FOUND and the turn does not run.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub skill: ::std::option::Option<SendMessageRequestSkill>,
     ///false: send only the 202 acknowledgement and the final eventual_response, no stream events.
     #[serde(default = "defaults::default_bool::<true>")]
     pub stream: bool,
@@ -1682,6 +3113,62 @@ impl<'de> ::serde::Deserialize<'de> for SendMessageRequestModel {
             })
     }
 }
+///A skill (a Markdown recipe '<skill>.md' in the server's skills folder) added to the system prompt for this turn; an unknown one is SKILL_NOT_FOUND and the turn does not run.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SendMessageRequestSkill(::std::string::String);
+impl ::std::ops::Deref for SendMessageRequestSkill {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SendMessageRequestSkill> for ::std::string::String {
+    fn from(value: SendMessageRequestSkill) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SendMessageRequestSkill {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+        { ::regress::Regex::new("^[A-Za-z0-9_-]{1,128}$").unwrap() });
+        if PATTERN.find(value).is_none() {
+            return Err("doesn't match pattern \"^[A-Za-z0-9_-]{1,128}$\"".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SendMessageRequestSkill {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for SendMessageRequestSkill {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SendMessageRequestSkill {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
 ///The outcome of a turn, carried in eventual_response at data.data.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -1718,12 +3205,24 @@ pub struct Session {
     ///The agent's participant record.
     #[serde(rename = "agentParticipantId")]
     pub agent_participant_id: ::uuid::Uuid,
-    ///The e-mail address given when the session was created; one-time codes are sent there.
+    ///The end user's e-mail address: given when the session was created, or submitted in an identity_intake interaction; one-time codes are sent there.
     #[serde(
         rename = "contactEmail",
         skip_serializing_if = "::std::option::Option::is_none"
     )]
     pub contact_email: ::std::option::Option<::std::string::String>,
+    ///The end user's name, as submitted in an identity_intake interaction.
+    #[serde(
+        rename = "contactName",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub contact_name: ::std::option::Option<::std::string::String>,
+    ///The end user's phone number in E.164, as submitted in an identity_intake interaction.
+    #[serde(
+        rename = "contactPhone",
+        skip_serializing_if = "::std::option::Option::is_none"
+    )]
+    pub contact_phone: ::std::option::Option<::std::string::String>,
     ///Its conversation.
     #[serde(rename = "conversationId")]
     pub conversation_id: ::uuid::Uuid,
@@ -1757,6 +3256,9 @@ pub struct Session {
     #[serde(rename = "sessionId")]
     pub session_id: ::uuid::Uuid,
     pub status: SessionStatus,
+    ///The render capabilities the client declared for the session's conversation (see create_conversation_session); empty means text only.
+    #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
+    pub supports: ::std::vec::Vec<::std::string::String>,
     ///The agent thread; equal to the conversation id.
     #[serde(rename = "threadId")]
     pub thread_id: ::std::string::String,
@@ -2011,6 +3513,164 @@ pub struct StreamTokenEventData {
     ///Same as the top-level token.
     pub token: ::std::string::String,
 }
+///The user's answer to the pending interaction of a session.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitInteractionRequest {
+    ///true: the user declined to answer (values are ignored).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub declined: ::std::option::Option<bool>,
+    ///The interactionId of the interaction_required being answered.
+    #[serde(rename = "interactionId")]
+    pub interaction_id: SubmitInteractionRequestInteractionId,
+    ///The interaction's kind; when given it must match.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub kind: ::std::option::Option<SubmitInteractionRequestKind>,
+    ///Echoed on the reply (conventionally the parked turn's requestId).
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+    ///The session whose turn waits.
+    #[serde(rename = "sessionId")]
+    pub session_id: ::uuid::Uuid,
+    ///The answer, shaped by the kind (spec/interactions/<kind>: Values); required unless declined (null is the same as absent).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub values: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
+}
+///The interactionId of the interaction_required being answered.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SubmitInteractionRequestInteractionId(::std::string::String);
+impl ::std::ops::Deref for SubmitInteractionRequestInteractionId {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SubmitInteractionRequestInteractionId>
+for ::std::string::String {
+    fn from(value: SubmitInteractionRequestInteractionId) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SubmitInteractionRequestInteractionId {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 128usize {
+            return Err("longer than 128 characters".into());
+        }
+        if value.chars().count() < 1usize {
+            return Err("shorter than 1 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SubmitInteractionRequestInteractionId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String>
+for SubmitInteractionRequestInteractionId {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SubmitInteractionRequestInteractionId {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The interaction's kind; when given it must match.
+#[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+#[serde(transparent)]
+pub struct SubmitInteractionRequestKind(::std::string::String);
+impl ::std::ops::Deref for SubmitInteractionRequestKind {
+    type Target = ::std::string::String;
+    fn deref(&self) -> &::std::string::String {
+        &self.0
+    }
+}
+impl ::std::convert::From<SubmitInteractionRequestKind> for ::std::string::String {
+    fn from(value: SubmitInteractionRequestKind) -> Self {
+        value.0
+    }
+}
+impl ::std::str::FromStr for SubmitInteractionRequestKind {
+    type Err = self::error::ConversionError;
+    fn from_str(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        if value.chars().count() > 64usize {
+            return Err("longer than 64 characters".into());
+        }
+        Ok(Self(value.to_string()))
+    }
+}
+impl ::std::convert::TryFrom<&str> for SubmitInteractionRequestKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: &str,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl ::std::convert::TryFrom<::std::string::String> for SubmitInteractionRequestKind {
+    type Error = self::error::ConversionError;
+    fn try_from(
+        value: ::std::string::String,
+    ) -> ::std::result::Result<Self, self::error::ConversionError> {
+        value.parse()
+    }
+}
+impl<'de> ::serde::Deserialize<'de> for SubmitInteractionRequestKind {
+    fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+    where
+        D: ::serde::Deserializer<'de>,
+    {
+        ::std::string::String::deserialize(deserializer)?
+            .parse()
+            .map_err(|e: self::error::ConversionError| {
+                <D::Error as ::serde::de::Error>::custom(e.to_string())
+            })
+    }
+}
+///The accepted answer, sent as the data of an immediate_response with status 200 ('Interaction submitted' or 'Interaction declined').
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitInteractionResponse {
+    ///true when the user declined.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub declined: ::std::option::Option<bool>,
+    ///The interaction answered.
+    #[serde(rename = "interactionId")]
+    pub interaction_id: ::std::string::String,
+    ///Its kind (absent when declined).
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub kind: ::std::option::Option<::std::string::String>,
+    ///The session.
+    #[serde(rename = "sessionId")]
+    pub session_id: ::uuid::Uuid,
+    ///The values as accepted (normalised, e.g. a phone number in E.164); absent when declined.
+    #[serde(default, skip_serializing_if = "::serde_json::Map::is_empty")]
+    pub values: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+}
 ///Token counts (and cost, when the gateway reports it) summed over every model call of a turn. Sent only when the gateway reported usage.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -2174,7 +3834,7 @@ pub enum Action {
     ///Answers a write_confirmation_required prompt: approves or rejects the tool call that parked the session's turn. It may come from any connection allowed to access the session. The verdict is acknowledged with an immediate_response (status 200) echoing this frame's requestId; the resumed turn then streams on under its own send_message requestId. With nothing awaiting confirmation (including a verdict already given) the answer is NO_PENDING_CONFIRMATION.
     #[serde(rename = "confirm_tool_action")]
     ConfirmToolAction(ConfirmToolActionRequest),
-    ///Opens a new conversation with an agent. The server stores a conversation, a participant for the user, a participant for the agent and a session before it answers, so the session outlives the connection and the server process.
+    ///Opens a conversation session with an agent: a new conversation, or, with conversationId, a new session in an existing conversation of the caller (its history, participants and capabilities carry over). The server stores everything before it answers, so the session outlives the connection and the server process.
     #[serde(rename = "create_conversation_session")]
     CreateConversationSession(CreateConversationSessionRequest),
     ///Pages through a session's conversation history, newest message first.
@@ -2183,12 +3843,21 @@ pub enum Action {
     ///Reads back a session's descriptor from storage, for example after a reconnect or a server restart.
     #[serde(rename = "get_session")]
     GetSession(GetSessionRequest),
+    ///Lists the caller's own conversations, most recently active first, so a client can offer to resume one (create_conversation_session with its conversationId). A connection without a signed-in user owns none and gets an empty list.
+    #[serde(rename = "list_conversations")]
+    ListConversations(ListConversationsRequest),
     ///Liveness probe at the protocol level. The server answers with a pong carrying its clock; it never fails.
     #[serde(rename = "ping")]
     Ping(PingRequest),
+    ///Gives one of the caller's conversations a title (shown by list_conversations). A conversation the caller may not act on reads as CONVERSATION_NOT_FOUND.
+    #[serde(rename = "rename_conversation")]
+    RenameConversation(RenameConversationRequest),
     ///Sends the user's message and runs one agent turn: an immediate_response 202 acknowledges it, the reply streams as stream_token events (stream_reasoning for model reasoning, stream_chunk for tool activity), and eventual_response (or a terminal error or cancelled) ends it. One turn runs per session at a time.
     #[serde(rename = "send_message")]
     SendMessage(SendMessageRequest),
+    ///Answers the interaction a parked turn waits for (announced by interaction_required): the user's values, or declined. Valid values (or a decline) are acknowledged with 200, then the turn resumes with the raise tool's result; invalid values answer interaction_invalid and the turn keeps waiting, as it does for another interaction id or kind (INTERACTION_MISMATCH).
+    #[serde(rename = "submit_interaction")]
+    SubmitInteraction(SubmitInteractionRequest),
     ///Answers an otp_verification_required prompt with the one-time code the user received. A right code marks the session's end user as verified (stored with the session, so it survives restarts), is answered with otp_verified, and the parked turn runs the tool that needed verification and streams on under its own send_message requestId. A wrong, expired or exhausted code is answered with otp_invalid; with nothing pending the answer is otp_invalid with error NOT_FOUND. The session is owner-checked like every sessionId action.
     #[serde(rename = "verify_otp")]
     VerifyOtp(VerifyOtpRequest),
@@ -2201,8 +3870,11 @@ impl Action {
         "create_conversation_session",
         "get_conversation_messages",
         "get_session",
+        "list_conversations",
         "ping",
+        "rename_conversation",
         "send_message",
+        "submit_interaction",
         "verify_otp",
     ];
     /// The wire name of this frame's kind.
@@ -2213,8 +3885,11 @@ impl Action {
             Self::CreateConversationSession(_) => "create_conversation_session",
             Self::GetConversationMessages(_) => "get_conversation_messages",
             Self::GetSession(_) => "get_session",
+            Self::ListConversations(_) => "list_conversations",
             Self::Ping(_) => "ping",
+            Self::RenameConversation(_) => "rename_conversation",
             Self::SendMessage(_) => "send_message",
+            Self::SubmitInteraction(_) => "submit_interaction",
             Self::VerifyOtp(_) => "verify_otp",
         }
     }
@@ -2265,16 +3940,43 @@ impl Action {
                         .map(Self::GetSession),
                 )
             }
+            "list_conversations" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        ListConversationsRequest,
+                    >(payload)
+                        .map(Self::ListConversations),
+                )
+            }
             "ping" => {
                 ::std::option::Option::Some(
                     ::serde_path_to_error::deserialize::<_, PingRequest>(payload)
                         .map(Self::Ping),
                 )
             }
+            "rename_conversation" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        RenameConversationRequest,
+                    >(payload)
+                        .map(Self::RenameConversation),
+                )
+            }
             "send_message" => {
                 ::std::option::Option::Some(
                     ::serde_path_to_error::deserialize::<_, SendMessageRequest>(payload)
                         .map(Self::SendMessage),
+                )
+            }
+            "submit_interaction" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        SubmitInteractionRequest,
+                    >(payload)
+                        .map(Self::SubmitInteraction),
                 )
             }
             "verify_otp" => {
@@ -2312,14 +4014,29 @@ impl ::std::convert::From<GetSessionRequest> for Action {
         Self::GetSession(value)
     }
 }
+impl ::std::convert::From<ListConversationsRequest> for Action {
+    fn from(value: ListConversationsRequest) -> Self {
+        Self::ListConversations(value)
+    }
+}
 impl ::std::convert::From<PingRequest> for Action {
     fn from(value: PingRequest) -> Self {
         Self::Ping(value)
     }
 }
+impl ::std::convert::From<RenameConversationRequest> for Action {
+    fn from(value: RenameConversationRequest) -> Self {
+        Self::RenameConversation(value)
+    }
+}
 impl ::std::convert::From<SendMessageRequest> for Action {
     fn from(value: SendMessageRequest) -> Self {
         Self::SendMessage(value)
+    }
+}
+impl ::std::convert::From<SubmitInteractionRequest> for Action {
+    fn from(value: SubmitInteractionRequest) -> Self {
+        Self::SubmitInteraction(value)
     }
 }
 impl ::std::convert::From<VerifyOtpRequest> for Action {
@@ -2343,6 +4060,12 @@ pub enum Event {
     ///The direct reply to an action: status 200 with the action's result, or 202 when a turn was accepted and will stream.
     #[serde(rename = "immediate_response")]
     ImmediateResponse(ImmediateResponseEvent),
+    ///A submit_interaction carried values the interaction does not accept; the turn still waits for a corrected submission.
+    #[serde(rename = "interaction_invalid")]
+    InteractionInvalid(InteractionInvalidEvent),
+    ///The turn asks the user a structured question the client declared it can render (supports on create_conversation_session): a form or choices, described by spec. It is always followed by the raise tool's stream_chunk toolCall, then nothing more for the turn (apart from keepalives) until a valid submit_interaction arrives or the wait times out (the tool then reports no_response).
+    #[serde(rename = "interaction_required")]
+    InteractionRequired(InteractionRequiredEvent),
     ///Sent while a turn runs and nothing else was sent for a while, so proxies keep the socket open. Needs no answer.
     #[serde(rename = "keepalive")]
     Keepalive(KeepaliveEvent),
@@ -2381,6 +4104,8 @@ impl Event {
         "error",
         "eventual_response",
         "immediate_response",
+        "interaction_invalid",
+        "interaction_required",
         "keepalive",
         "otp_invalid",
         "otp_sent",
@@ -2399,6 +4124,8 @@ impl Event {
             Self::Error(_) => "error",
             Self::EventualResponse(_) => "eventual_response",
             Self::ImmediateResponse(_) => "immediate_response",
+            Self::InteractionInvalid(_) => "interaction_invalid",
+            Self::InteractionRequired(_) => "interaction_required",
             Self::Keepalive(_) => "keepalive",
             Self::OtpInvalid(_) => "otp_invalid",
             Self::OtpSent(_) => "otp_sent",
@@ -2447,6 +4174,24 @@ impl Event {
                         ImmediateResponseEvent,
                     >(payload)
                         .map(Self::ImmediateResponse),
+                )
+            }
+            "interaction_invalid" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        InteractionInvalidEvent,
+                    >(payload)
+                        .map(Self::InteractionInvalid),
+                )
+            }
+            "interaction_required" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<
+                        _,
+                        InteractionRequiredEvent,
+                    >(payload)
+                        .map(Self::InteractionRequired),
                 )
             }
             "keepalive" => {
@@ -2542,6 +4287,16 @@ impl ::std::convert::From<ImmediateResponseEvent> for Event {
         Self::ImmediateResponse(value)
     }
 }
+impl ::std::convert::From<InteractionInvalidEvent> for Event {
+    fn from(value: InteractionInvalidEvent) -> Self {
+        Self::InteractionInvalid(value)
+    }
+}
+impl ::std::convert::From<InteractionRequiredEvent> for Event {
+    fn from(value: InteractionRequiredEvent) -> Self {
+        Self::InteractionRequired(value)
+    }
+}
 impl ::std::convert::From<KeepaliveEvent> for Event {
     fn from(value: KeepaliveEvent) -> Self {
         Self::Keepalive(value)
@@ -2608,7 +4363,7 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "actions/create-conversation-session.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/create-conversation-session.schema.json\",\n  \"title\": \"create_conversation_session\",\n  \"description\": \"Opens a new conversation with an agent. The server stores a conversation, a participant for the user, a participant for the agent and a session before it answers, so the session outlives the connection and the server process.\",\n  \"x-error-codes\": [\"VALIDATION_ERROR\", \"ORIGIN_NOT_ALLOWED\", \"AUTH_CONTEXT_INVALID\", \"AGENT_NOT_AUTHORIZED\", \"STORAGE_ERROR\"],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"Starts a conversation session with the named agent.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\", \"agentId\"],\n      \"properties\": {\n        \"action\": { \"const\": \"create_conversation_session\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Echoed on the reply.\" },\n        \"agentId\": { \"type\": \"string\", \"minLength\": 1, \"maxLength\": 256, \"description\": \"The agent to talk to, usually a UUID. Must contain a non-whitespace character; the server never makes one up.\" },\n        \"userName\": { \"type\": \"string\", \"maxLength\": 256, \"description\": \"Display name of the person chatting. Defaults to 'Visitor'.\" },\n        \"userEmail\": { \"type\": \"string\", \"format\": \"email\", \"maxLength\": 320, \"description\": \"E-mail address the person gave, stored on their participant record.\" },\n        \"browserFingerprint\": { \"type\": \"string\", \"maxLength\": 1024, \"description\": \"Opaque browser fingerprint supplied by an embedding widget.\" },\n        \"metadata\": { \"type\": \"object\", \"description\": \"Free-form data stored with the conversation.\" },\n        \"authContext\": { \"$ref\": \"#/$defs/AuthContext\" }\n      }\n    },\n    \"AuthContext\": {\n      \"description\": \"Proof from the embedding site that it vouches for this user: an HMAC-SHA256 of '<userId>:<timestamp>' keyed with the agent's widget secret, hex encoded. Checked only for agents that have a widget policy.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"userId\", \"signature\", \"timestamp\"],\n      \"properties\": {\n        \"userId\": { \"type\": \"string\", \"description\": \"The site's id for the user.\" },\n        \"signature\": { \"type\": \"string\", \"description\": \"Hex HMAC-SHA256 of '<userId>:<timestamp>'.\" },\n        \"timestamp\": { \"type\": \"integer\", \"description\": \"When the site signed, in Unix epoch seconds; accepted within 60 seconds of the server clock.\" }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The new session's identifiers, sent as the data of an immediate_response with status 200.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"sessionId\", \"conversationId\", \"agentId\", \"agentName\", \"userParticipantId\", \"agentParticipantId\"],\n      \"properties\": {\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Names the session in every later action.\" },\n        \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The conversation holding the session's messages.\" },\n        \"agentId\": { \"type\": \"string\", \"description\": \"The agent id given in the request.\" },\n        \"agentName\": { \"type\": \"string\", \"description\": \"Display name of the agent.\" },\n        \"userParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The participant record of the user.\" },\n        \"agentParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The participant record of the agent.\" }\n      }\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/create-conversation-session.schema.json\",\n  \"title\": \"create_conversation_session\",\n  \"description\": \"Opens a conversation session with an agent: a new conversation, or, with conversationId, a new session in an existing conversation of the caller (its history, participants and capabilities carry over). The server stores everything before it answers, so the session outlives the connection and the server process.\",\n  \"x-error-codes\": [\n    \"VALIDATION_ERROR\",\n    \"CONVERSATION_NOT_FOUND\",\n    \"ORIGIN_NOT_ALLOWED\",\n    \"AUTH_CONTEXT_INVALID\",\n    \"AGENT_NOT_AUTHORIZED\",\n    \"STORAGE_ERROR\"\n  ],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"Starts a conversation session with the named agent.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"action\",\n        \"agentId\"\n      ],\n      \"properties\": {\n        \"action\": {\n          \"const\": \"create_conversation_session\"\n        },\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Echoed on the reply.\"\n        },\n        \"agentId\": {\n          \"type\": \"string\",\n          \"minLength\": 1,\n          \"maxLength\": 256,\n          \"description\": \"The agent to talk to, usually a UUID. Must contain a non-whitespace character; the server never makes one up.\"\n        },\n        \"userName\": {\n          \"type\": \"string\",\n          \"maxLength\": 256,\n          \"description\": \"Display name of the person chatting. Defaults to 'Visitor'.\"\n        },\n        \"userEmail\": {\n          \"type\": \"string\",\n          \"format\": \"email\",\n          \"maxLength\": 320,\n          \"description\": \"E-mail address the person gave, stored on their participant record.\"\n        },\n        \"browserFingerprint\": {\n          \"type\": \"string\",\n          \"maxLength\": 1024,\n          \"description\": \"Opaque browser fingerprint supplied by an embedding widget.\"\n        },\n        \"metadata\": {\n          \"type\": \"object\",\n          \"description\": \"Free-form data stored with the conversation.\"\n        },\n        \"authContext\": {\n          \"$ref\": \"#/$defs/AuthContext\"\n        },\n        \"supports\": {\n          \"type\": [\n            \"array\",\n            \"null\"\n          ],\n          \"maxItems\": 32,\n          \"items\": {\n            \"type\": \"string\",\n            \"maxLength\": 128\n          },\n          \"description\": \"What the client can render besides text, e.g. 'identity_form' (identity_intake interactions) and 'choice_chips' (choices interactions); unknown values are ignored. Stored on the conversation: omitted (or null) on a resume keeps the conversation's, [] means text only.\"\n        },\n        \"conversationId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"Resume this conversation (one the caller may act on, with the same agent) in a new session instead of starting a new one; otherwise CONVERSATION_NOT_FOUND.\"\n        }\n      }\n    },\n    \"AuthContext\": {\n      \"description\": \"Proof from the embedding site that it vouches for this user: an HMAC-SHA256 of '<userId>:<timestamp>' keyed with the agent's widget secret, hex encoded. Checked only for agents that have a widget policy.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"userId\",\n        \"signature\",\n        \"timestamp\"\n      ],\n      \"properties\": {\n        \"userId\": {\n          \"type\": \"string\",\n          \"description\": \"The site's id for the user.\"\n        },\n        \"signature\": {\n          \"type\": \"string\",\n          \"description\": \"Hex HMAC-SHA256 of '<userId>:<timestamp>'.\"\n        },\n        \"timestamp\": {\n          \"type\": \"integer\",\n          \"description\": \"When the site signed, in Unix epoch seconds; accepted within 60 seconds of the server clock.\"\n        }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The new session's identifiers, sent as the data of an immediate_response with status 200.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"sessionId\",\n        \"conversationId\",\n        \"agentId\",\n        \"agentName\",\n        \"userParticipantId\",\n        \"agentParticipantId\"\n      ],\n      \"properties\": {\n        \"sessionId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"Names the session in every later action.\"\n        },\n        \"conversationId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"The conversation holding the session's messages.\"\n        },\n        \"agentId\": {\n          \"type\": \"string\",\n          \"description\": \"The agent id given in the request.\"\n        },\n        \"agentName\": {\n          \"type\": \"string\",\n          \"description\": \"Display name of the agent.\"\n        },\n        \"userParticipantId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"The participant record of the user.\"\n        },\n        \"agentParticipantId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"The participant record of the agent.\"\n        }\n      }\n    }\n  }\n}\n",
     ),
     (
         "actions/get-conversation-messages.schema.json",
@@ -2619,12 +4374,24 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
         "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/get-session.schema.json\",\n  \"title\": \"get_session\",\n  \"description\": \"Reads back a session's descriptor from storage, for example after a reconnect or a server restart.\",\n  \"x-error-codes\": [\"VALIDATION_ERROR\", \"SESSION_NOT_FOUND\", \"STORAGE_ERROR\"],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"Asks for the descriptor of one session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\", \"sessionId\"],\n      \"properties\": {\n        \"action\": { \"const\": \"get_session\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Echoed on the reply.\" },\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session to read.\" }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The session descriptor, sent as the data of an immediate_response with status 200.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"sessionId\", \"conversationId\", \"agentId\", \"agentName\", \"userParticipantId\", \"agentParticipantId\", \"threadId\", \"status\"],\n      \"properties\": {\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session.\" },\n        \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Its conversation.\" },\n        \"agentId\": { \"type\": \"string\", \"description\": \"The agent the session talks to.\" },\n        \"agentName\": { \"type\": \"string\", \"description\": \"Display name of the agent.\" },\n        \"userParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The user's participant record.\" },\n        \"agentParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The agent's participant record.\" },\n        \"threadId\": { \"type\": \"string\", \"description\": \"The agent thread of the session; equal to the conversation id.\" },\n        \"status\": { \"$ref\": \"../domain/session.schema.json#/$defs/Status\" }\n      }\n    }\n  }\n}\n",
     ),
     (
+        "actions/list-conversations.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/list-conversations.schema.json\",\n  \"title\": \"list_conversations\",\n  \"description\": \"Lists the caller's own conversations, most recently active first, so a client can offer to resume one (create_conversation_session with its conversationId). A connection without a signed-in user owns none and gets an empty list.\",\n  \"x-error-codes\": [\"VALIDATION_ERROR\", \"STORAGE_ERROR\"],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"Asks for the caller's conversations.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\"],\n      \"properties\": {\n        \"action\": { \"const\": \"list_conversations\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Echoed on the reply.\" },\n        \"limit\": { \"type\": \"integer\", \"minimum\": 1, \"description\": \"Most conversations to return; 50 when absent. Values above 100 are served as 100.\" }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The caller's conversations, sent as the data of an immediate_response with status 200 and message 'Conversations'.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"conversations\"],\n      \"properties\": {\n        \"conversations\": { \"type\": \"array\", \"items\": { \"$ref\": \"#/$defs/Summary\" }, \"description\": \"Most recently active first.\" }\n      }\n    },\n    \"Summary\": {\n      \"description\": \"One conversation of the caller.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"conversationId\", \"title\", \"updatedAt\", \"messageCount\"],\n      \"properties\": {\n        \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Pass it to create_conversation_session to resume the conversation.\" },\n        \"title\": { \"type\": \"string\", \"description\": \"The title given with rename_conversation, else the start of the conversation's first message, else 'New conversation'.\" },\n        \"updatedAt\": { \"type\": \"string\", \"format\": \"date-time\", \"description\": \"When a message was last added or the conversation last renamed.\" },\n        \"messageCount\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Messages stored in the conversation.\" }\n      }\n    }\n  }\n}\n",
+    ),
+    (
         "actions/ping.schema.json",
         "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/ping.schema.json\",\n  \"title\": \"ping\",\n  \"description\": \"Liveness probe at the protocol level. The server answers with a pong carrying its clock; it never fails.\",\n  \"x-error-codes\": [\"VALIDATION_ERROR\"],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"Asks the server to answer with a pong.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\"],\n      \"properties\": {\n        \"action\": { \"const\": \"ping\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Echoed on the pong.\" }\n      }\n    }\n  }\n}\n",
     ),
     (
+        "actions/rename-conversation.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/rename-conversation.schema.json\",\n  \"title\": \"rename_conversation\",\n  \"description\": \"Gives one of the caller's conversations a title (shown by list_conversations). A conversation the caller may not act on reads as CONVERSATION_NOT_FOUND.\",\n  \"x-error-codes\": [\"VALIDATION_ERROR\", \"CONVERSATION_NOT_FOUND\", \"STORAGE_ERROR\"],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"Renames a conversation.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\", \"conversationId\", \"title\"],\n      \"properties\": {\n        \"action\": { \"const\": \"rename_conversation\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Echoed on the reply.\" },\n        \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The conversation to rename.\" },\n        \"title\": { \"type\": \"string\", \"minLength\": 1, \"maxLength\": 200, \"description\": \"The new title; must contain a non-whitespace character (leading and trailing whitespace is dropped).\" }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The conversation as renamed, sent as the data of an immediate_response with status 200 and message 'Conversation renamed'.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"conversationId\", \"title\"],\n      \"properties\": {\n        \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The conversation.\" },\n        \"title\": { \"type\": \"string\", \"description\": \"Its title as stored.\" }\n      }\n    }\n  }\n}\n",
+    ),
+    (
         "actions/send-message.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/send-message.schema.json\",\n  \"title\": \"send_message\",\n  \"description\": \"Sends the user's message and runs one agent turn: an immediate_response 202 acknowledges it, the reply streams as stream_token events (stream_reasoning for model reasoning, stream_chunk for tool activity), and eventual_response (or a terminal error or cancelled) ends it. One turn runs per session at a time.\",\n  \"x-error-codes\": [\"VALIDATION_ERROR\", \"SESSION_NOT_FOUND\", \"LLM_UNAVAILABLE\", \"TURN_IN_PROGRESS\", \"OVERLOADED\", \"STORAGE_ERROR\", \"AGENT_ERROR\", \"OTP_SEND_FAILED\"],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"One user message for a session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"action\", \"requestId\", \"sessionId\", \"message\"],\n      \"properties\": {\n        \"action\": { \"const\": \"send_message\" },\n        \"requestId\": { \"type\": \"string\", \"description\": \"Required: every event of the turn carries it.\" },\n        \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session to talk in.\" },\n        \"message\": { \"type\": \"string\", \"minLength\": 1, \"maxLength\": 10000, \"description\": \"The user's text; must contain a non-whitespace character.\" },\n        \"stream\": { \"type\": \"boolean\", \"default\": true, \"description\": \"false: send only the 202 acknowledgement and the final eventual_response, no stream events.\" },\n        \"model\": { \"type\": \"string\", \"maxLength\": 256, \"description\": \"Gateway model id to use for this turn only; blank means the configured model.\" }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The outcome of a turn, carried in eventual_response at data.data.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"messageId\", \"response\", \"needsEscalation\"],\n      \"properties\": {\n        \"messageId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Id of the stored agent reply.\" },\n        \"response\": { \"$ref\": \"../domain/general-agent-response.schema.json\" },\n        \"needsEscalation\": { \"type\": \"boolean\", \"description\": \"Whether a human should take over.\" },\n        \"escalationReason\": { \"type\": \"string\", \"description\": \"Why a human should take over, when needsEscalation is true.\" },\n        \"usage\": { \"$ref\": \"../domain/usage.schema.json\" },\n        \"citations\": { \"type\": \"array\", \"minItems\": 1, \"maxItems\": 8, \"items\": { \"$ref\": \"../domain/citation.schema.json\" }, \"description\": \"Knowledge sources behind the answer; absent when there are none.\" }\n      }\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/send-message.schema.json\",\n  \"title\": \"send_message\",\n  \"description\": \"Sends the user's message and runs one agent turn: an immediate_response 202 acknowledges it, the reply streams as stream_token events (stream_reasoning for model reasoning, stream_chunk for tool activity), and eventual_response (or a terminal error or cancelled) ends it. One turn runs per session at a time.\",\n  \"x-error-codes\": [\n    \"VALIDATION_ERROR\",\n    \"SESSION_NOT_FOUND\",\n    \"SKILL_NOT_FOUND\",\n    \"LLM_UNAVAILABLE\",\n    \"TURN_IN_PROGRESS\",\n    \"OVERLOADED\",\n    \"STORAGE_ERROR\",\n    \"AGENT_ERROR\",\n    \"OTP_SEND_FAILED\"\n  ],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"One user message for a session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"action\",\n        \"requestId\",\n        \"sessionId\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"action\": {\n          \"const\": \"send_message\"\n        },\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Required: every event of the turn carries it.\"\n        },\n        \"sessionId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"The session to talk in.\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"minLength\": 1,\n          \"maxLength\": 10000,\n          \"description\": \"The user's text; must contain a non-whitespace character.\"\n        },\n        \"stream\": {\n          \"type\": \"boolean\",\n          \"default\": true,\n          \"description\": \"false: send only the 202 acknowledgement and the final eventual_response, no stream events.\"\n        },\n        \"model\": {\n          \"type\": \"string\",\n          \"maxLength\": 256,\n          \"description\": \"Gateway model id to use for this turn only; blank means the configured model.\"\n        },\n        \"skill\": {\n          \"type\": \"string\",\n          \"pattern\": \"^[A-Za-z0-9_-]{1,128}$\",\n          \"description\": \"A skill (a Markdown recipe '<skill>.md' in the server's skills folder) added to the system prompt for this turn; an unknown one is SKILL_NOT_FOUND and the turn does not run.\"\n        },\n        \"images\": {\n          \"type\": \"array\",\n          \"items\": {\n            \"$ref\": \"#/$defs/Image\"\n          },\n          \"description\": \"Images the model sees with the message (this turn only). Only https: and data:image/ URLs within the size caps are used; other entries are ignored.\"\n        },\n        \"files\": {\n          \"type\": \"array\",\n          \"items\": {\n            \"$ref\": \"#/$defs/File\"\n          },\n          \"description\": \"Files handed to the declared tools that accept files (in their call body); never shown to the model.\"\n        }\n      }\n    },\n    \"Image\": {\n      \"description\": \"An image attached to a message.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"url\"\n      ],\n      \"properties\": {\n        \"url\": {\n          \"type\": \"string\",\n          \"description\": \"An https: URL or a data:image/…;base64 URL.\"\n        },\n        \"detail\": {\n          \"type\": \"string\",\n          \"enum\": [\n            \"low\",\n            \"high\",\n            \"auto\"\n          ],\n          \"description\": \"How closely the model should look (OpenAI image detail); the gateway's default when absent.\"\n        }\n      }\n    },\n    \"File\": {\n      \"description\": \"A file attached to a message, for tools.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"name\",\n        \"url\"\n      ],\n      \"properties\": {\n        \"name\": {\n          \"type\": \"string\",\n          \"minLength\": 1,\n          \"maxLength\": 255,\n          \"description\": \"The file's name.\"\n        },\n        \"mimeType\": {\n          \"type\": \"string\",\n          \"maxLength\": 255,\n          \"description\": \"Its media type, when known.\"\n        },\n        \"url\": {\n          \"type\": \"string\",\n          \"description\": \"Where a tool can fetch it.\"\n        }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The outcome of a turn, carried in eventual_response at data.data.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"messageId\",\n        \"response\",\n        \"needsEscalation\"\n      ],\n      \"properties\": {\n        \"messageId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"Id of the stored agent reply.\"\n        },\n        \"response\": {\n          \"$ref\": \"../domain/general-agent-response.schema.json\"\n        },\n        \"needsEscalation\": {\n          \"type\": \"boolean\",\n          \"description\": \"Whether a human should take over.\"\n        },\n        \"escalationReason\": {\n          \"type\": \"string\",\n          \"description\": \"Why a human should take over, when needsEscalation is true.\"\n        },\n        \"usage\": {\n          \"$ref\": \"../domain/usage.schema.json\"\n        },\n        \"citations\": {\n          \"type\": \"array\",\n          \"minItems\": 1,\n          \"maxItems\": 8,\n          \"items\": {\n            \"$ref\": \"../domain/citation.schema.json\"\n          },\n          \"description\": \"Knowledge sources behind the answer; absent when there are none.\"\n        }\n      }\n    }\n  }\n}\n",
+    ),
+    (
+        "actions/submit-interaction.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/submit-interaction.schema.json\",\n  \"title\": \"submit_interaction\",\n  \"description\": \"Answers the interaction a parked turn waits for (announced by interaction_required): the user's values, or declined. Valid values (or a decline) are acknowledged with 200, then the turn resumes with the raise tool's result; invalid values answer interaction_invalid and the turn keeps waiting, as it does for another interaction id or kind (INTERACTION_MISMATCH).\",\n  \"x-error-codes\": [\n    \"VALIDATION_ERROR\",\n    \"NO_PENDING_INTERACTION\",\n    \"INTERACTION_MISMATCH\",\n    \"STORAGE_ERROR\"\n  ],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"The user's answer to the pending interaction of a session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"action\",\n        \"requestId\",\n        \"sessionId\",\n        \"interactionId\"\n      ],\n      \"properties\": {\n        \"action\": {\n          \"const\": \"submit_interaction\"\n        },\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Echoed on the reply (conventionally the parked turn's requestId).\"\n        },\n        \"sessionId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"The session whose turn waits.\"\n        },\n        \"interactionId\": {\n          \"type\": \"string\",\n          \"minLength\": 1,\n          \"maxLength\": 128,\n          \"description\": \"The interactionId of the interaction_required being answered.\"\n        },\n        \"kind\": {\n          \"type\": \"string\",\n          \"maxLength\": 64,\n          \"description\": \"The interaction's kind; when given it must match.\"\n        },\n        \"values\": {\n          \"type\": [\n            \"object\",\n            \"null\"\n          ],\n          \"description\": \"The answer, shaped by the kind (spec/interactions/<kind>: Values); required unless declined (null is the same as absent).\"\n        },\n        \"declined\": {\n          \"type\": \"boolean\",\n          \"description\": \"true: the user declined to answer (values are ignored).\"\n        }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The accepted answer, sent as the data of an immediate_response with status 200 ('Interaction submitted' or 'Interaction declined').\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"sessionId\",\n        \"interactionId\"\n      ],\n      \"properties\": {\n        \"sessionId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"The session.\"\n        },\n        \"interactionId\": {\n          \"type\": \"string\",\n          \"description\": \"The interaction answered.\"\n        },\n        \"kind\": {\n          \"type\": \"string\",\n          \"description\": \"Its kind (absent when declined).\"\n        },\n        \"values\": {\n          \"type\": \"object\",\n          \"description\": \"The values as accepted (normalised, e.g. a phone number in E.164); absent when declined.\"\n        },\n        \"declined\": {\n          \"type\": \"boolean\",\n          \"description\": \"true when the user declined.\"\n        }\n      }\n    }\n  }\n}\n",
     ),
     (
         "actions/verify-otp.schema.json",
@@ -2636,7 +4403,7 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "events/error.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/error.schema.json\",\n  \"title\": \"error\",\n  \"description\": \"Reports that one frame could not be served. The connection stays open; clients classify by error.code, the message is for people.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\n    \"type\",\n    \"error\",\n    \"data\",\n    \"timestamp\"\n  ],\n  \"properties\": {\n    \"type\": {\n      \"const\": \"error\"\n    },\n    \"requestId\": {\n      \"type\": \"string\",\n      \"description\": \"The failed action's requestId, when it had one.\"\n    },\n    \"error\": {\n      \"$ref\": \"#/$defs/Detail\"\n    },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"error\"\n      ],\n      \"properties\": {\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Same as the top-level requestId.\"\n        },\n        \"error\": {\n          \"$ref\": \"#/$defs/Detail\"\n        }\n      }\n    },\n    \"timestamp\": {\n      \"type\": \"integer\",\n      \"minimum\": 0,\n      \"description\": \"Server clock at emission, in Unix epoch milliseconds.\"\n    }\n  },\n  \"$defs\": {\n    \"Detail\": {\n      \"description\": \"A machine-readable code and a human-readable explanation.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"code\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"code\": {\n          \"$ref\": \"#/$defs/Code\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"description\": \"What went wrong, safe to show to the user; never carries internal details.\"\n        }\n      }\n    },\n    \"Code\": {\n      \"description\": \"Every error code this server sends, on the WebSocket (an error event) and over HTTP (the same envelope as the response body). VALIDATION_ERROR: the frame or request broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream, storage failure, internal fault); the session stays usable. INTERNAL_ERROR: an unexpected server fault outside a turn. STORAGE_ERROR: storage failed while answering the request. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended). UNAUTHENTICATED: an HTTP API request carried no credentials. INVALID_TOKEN: an HTTP API request carried credentials that are not valid. NOT_FOUND: an HTTP API request named a resource that does not exist.\",\n      \"type\": \"string\",\n      \"enum\": [\n        \"VALIDATION_ERROR\",\n        \"UNSUPPORTED_ACTION\",\n        \"FRAME_TOO_LARGE\",\n        \"SESSION_NOT_FOUND\",\n        \"TURN_IN_PROGRESS\",\n        \"LLM_UNAVAILABLE\",\n        \"AGENT_ERROR\",\n        \"INTERNAL_ERROR\",\n        \"STORAGE_ERROR\",\n        \"OVERLOADED\",\n        \"NO_PENDING_CONFIRMATION\",\n        \"UNAUTHENTICATED\",\n        \"INVALID_TOKEN\",\n        \"NOT_FOUND\",\n        \"FORBIDDEN\",\n        \"ORIGIN_NOT_ALLOWED\",\n        \"AUTH_CONTEXT_INVALID\",\n        \"AGENT_NOT_AUTHORIZED\",\n        \"OTP_SEND_FAILED\"\n      ]\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/error.schema.json\",\n  \"title\": \"error\",\n  \"description\": \"Reports that one frame could not be served. The connection stays open; clients classify by error.code, the message is for people.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\n    \"type\",\n    \"error\",\n    \"data\",\n    \"timestamp\"\n  ],\n  \"properties\": {\n    \"type\": {\n      \"const\": \"error\"\n    },\n    \"requestId\": {\n      \"type\": \"string\",\n      \"description\": \"The failed action's requestId, when it had one.\"\n    },\n    \"error\": {\n      \"$ref\": \"#/$defs/Detail\"\n    },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"error\"\n      ],\n      \"properties\": {\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Same as the top-level requestId.\"\n        },\n        \"error\": {\n          \"$ref\": \"#/$defs/Detail\"\n        }\n      }\n    },\n    \"timestamp\": {\n      \"type\": \"integer\",\n      \"minimum\": 0,\n      \"description\": \"Server clock at emission, in Unix epoch milliseconds.\"\n    }\n  },\n  \"$defs\": {\n    \"Detail\": {\n      \"description\": \"A machine-readable code and a human-readable explanation.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"code\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"code\": {\n          \"$ref\": \"#/$defs/Code\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"description\": \"What went wrong, safe to show to the user; never carries internal details.\"\n        }\n      }\n    },\n    \"Code\": {\n      \"description\": \"Every error code this server sends, on the WebSocket (an error event) and over HTTP (the same envelope as the response body). VALIDATION_ERROR: the frame or request broke the protocol (bad JSON, missing or wrong-typed fields, unknown fields, binary frames, blank message). UNSUPPORTED_ACTION: the action name is unknown. FRAME_TOO_LARGE: the frame exceeded the size limit; the server then closes with code 1009. SESSION_NOT_FOUND: no session with that id is visible to this connection. TURN_IN_PROGRESS: the session already has a running turn. LLM_UNAVAILABLE: no model gateway is configured. AGENT_ERROR: a turn failed after its 202 acknowledgement (gateway error, timeout, broken stream, storage failure, internal fault); the session stays usable. INTERNAL_ERROR: an unexpected server fault outside a turn. STORAGE_ERROR: storage failed while answering the request. OVERLOADED: the server is shutting down or out of capacity. NO_PENDING_CONFIRMATION: a confirm_tool_action named a session with no tool call awaiting approval (none parked, already answered, or the turn ended). UNAUTHENTICATED: an HTTP API request carried no credentials. INVALID_TOKEN: an HTTP API request carried credentials that are not valid. NOT_FOUND: an HTTP API request named a resource that does not exist. SKILL_NOT_FOUND: send_message named a skill the server does not have; the turn did not run. CONVERSATION_NOT_FOUND: no conversation with that id is visible to this connection. INTERACTION_MISMATCH: submit_interaction named another interaction (or kind) than the one the turn waits for; it still waits. NO_PENDING_INTERACTION: submit_interaction named a session with no interaction waiting.\",\n      \"type\": \"string\",\n      \"enum\": [\n        \"VALIDATION_ERROR\",\n        \"UNSUPPORTED_ACTION\",\n        \"FRAME_TOO_LARGE\",\n        \"SESSION_NOT_FOUND\",\n        \"TURN_IN_PROGRESS\",\n        \"LLM_UNAVAILABLE\",\n        \"AGENT_ERROR\",\n        \"INTERNAL_ERROR\",\n        \"STORAGE_ERROR\",\n        \"OVERLOADED\",\n        \"NO_PENDING_CONFIRMATION\",\n        \"UNAUTHENTICATED\",\n        \"INVALID_TOKEN\",\n        \"NOT_FOUND\",\n        \"FORBIDDEN\",\n        \"ORIGIN_NOT_ALLOWED\",\n        \"AUTH_CONTEXT_INVALID\",\n        \"AGENT_NOT_AUTHORIZED\",\n        \"OTP_SEND_FAILED\",\n        \"SKILL_NOT_FOUND\",\n        \"CONVERSATION_NOT_FOUND\",\n        \"INTERACTION_MISMATCH\",\n        \"NO_PENDING_INTERACTION\"\n      ]\n    }\n  }\n}\n",
     ),
     (
         "events/eventual-response.schema.json",
@@ -2645,6 +4412,14 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     (
         "events/immediate-response.schema.json",
         "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/immediate-response.schema.json\",\n  \"title\": \"immediate_response\",\n  \"description\": \"The direct reply to an action: status 200 with the action's result, or 202 when a turn was accepted and will stream.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"status\", \"message\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"immediate_response\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The action's requestId, when it had one.\" },\n    \"status\": { \"type\": \"integer\", \"description\": \"200 for a completed action, 202 for an accepted turn.\" },\n    \"message\": { \"type\": \"string\", \"description\": \"Short human-readable summary such as 'Session created'.\" },\n    \"data\": { \"type\": \"object\", \"description\": \"The action's result; its shape is the action's Response schema (an empty object for an accepted turn).\" },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  }\n}\n",
+    ),
+    (
+        "events/interaction-invalid.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/interaction-invalid.schema.json\",\n  \"title\": \"interaction_invalid\",\n  \"description\": \"A submit_interaction carried values the interaction does not accept; the turn still waits for a corrected submission.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"interaction_invalid\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The submit_interaction's requestId.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"data\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"data\": {\n          \"type\": \"object\",\n          \"additionalProperties\": false,\n          \"required\": [\"interactionId\", \"kind\", \"errors\", \"message\"],\n          \"properties\": {\n            \"interactionId\": { \"type\": \"string\", \"description\": \"The interaction still waiting.\" },\n            \"kind\": { \"type\": \"string\", \"description\": \"Its kind.\" },\n            \"errors\": {\n              \"type\": \"array\",\n              \"minItems\": 1,\n              \"items\": { \"$ref\": \"#/$defs/FieldError\" },\n              \"description\": \"What is wrong, per field.\"\n            },\n            \"message\": { \"type\": \"string\", \"description\": \"A summary to show: 'Some fields need attention.'\" }\n          }\n        }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  },\n  \"$defs\": {\n    \"FieldError\": {\n      \"description\": \"One field the user must correct.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"field\", \"message\"],\n      \"properties\": {\n        \"field\": { \"type\": \"string\", \"description\": \"The field: a values key such as 'email', or 'answers.0' for choices.\" },\n        \"message\": { \"type\": \"string\", \"description\": \"What is wrong with it, e.g. 'must be a valid email address'.\" }\n      }\n    }\n  }\n}\n",
+    ),
+    (
+        "events/interaction-required.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/interaction-required.schema.json\",\n  \"title\": \"interaction_required\",\n  \"description\": \"The turn asks the user a structured question the client declared it can render (supports on create_conversation_session): a form or choices, described by spec. It is always followed by the raise tool's stream_chunk toolCall, then nothing more for the turn (apart from keepalives) until a valid submit_interaction arrives or the wait times out (the tool then reports no_response).\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"requestId\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"interaction_required\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The parked turn's send_message requestId.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"data\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"data\": {\n          \"type\": \"object\",\n          \"additionalProperties\": false,\n          \"required\": [\"interactionId\", \"kind\", \"spec\", \"reason\"],\n          \"properties\": {\n            \"interactionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Names this interaction in submit_interaction.\" },\n            \"kind\": { \"type\": \"string\", \"enum\": [\"identity_intake\", \"choices\"], \"description\": \"identity_intake (capability identity_form) or choices (capability choice_chips).\" },\n            \"spec\": { \"type\": \"object\", \"description\": \"What to render, shaped by the kind (spec/interactions/<kind>: Spec).\" },\n            \"reason\": { \"type\": \"string\", \"description\": \"Why the agent asks, in words to show the user.\" }\n          }\n        }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  }\n}\n",
     ),
     (
         "events/keepalive.schema.json",
@@ -2716,10 +4491,18 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "domain/session.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/domain/session.schema.json\",\n  \"title\": \"session\",\n  \"description\": \"A chat session: one user talking to one agent inside one conversation. Stored durably; any later connection can resume it.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"sessionId\", \"conversationId\", \"agentId\", \"agentName\", \"userParticipantId\", \"agentParticipantId\", \"threadId\", \"status\", \"createdAt\"],\n  \"properties\": {\n    \"sessionId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The session id.\" },\n    \"conversationId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"Its conversation.\" },\n    \"organizationId\": { \"type\": \"string\", \"description\": \"The organization the session belongs to, when known.\" },\n    \"ownerId\": { \"type\": \"string\", \"description\": \"The authenticated user who created the session; absent for anonymous sessions. Only that user, in the owner's organization, may act on the session.\" },\n    \"ownerOrganizationId\": { \"type\": \"string\", \"description\": \"The organization of the authenticated user who created the session, when their token named one.\" },\n    \"verifiedUserId\": { \"type\": \"string\", \"description\": \"The end user an embedding site vouched for with a verified authContext when the session was created.\" },\n    \"contactEmail\": { \"type\": \"string\", \"description\": \"The e-mail address given when the session was created; one-time codes are sent there.\" },\n    \"otpVerifiedAt\": { \"type\": \"string\", \"format\": \"date-time\", \"description\": \"When the session's end user proved who they are with a one-time code.\" },\n    \"workflowStep\": { \"type\": \"string\", \"description\": \"The id of the agent workflow step the conversation is on (the first step when absent).\" },\n    \"workflowStepTurns\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Turns spent on the current workflow step.\" },\n    \"agentId\": { \"type\": \"string\", \"description\": \"The agent.\" },\n    \"agentName\": { \"type\": \"string\", \"description\": \"Display name of the agent.\" },\n    \"userParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The user's participant record.\" },\n    \"agentParticipantId\": { \"type\": \"string\", \"format\": \"uuid\", \"description\": \"The agent's participant record.\" },\n    \"threadId\": { \"type\": \"string\", \"description\": \"The agent thread; equal to the conversation id.\" },\n    \"status\": { \"$ref\": \"#/$defs/Status\" },\n    \"createdAt\": { \"type\": \"string\", \"format\": \"date-time\", \"description\": \"When the session was created.\" }\n  },\n  \"$defs\": {\n    \"Status\": {\n      \"description\": \"Lifecycle state of a session.\",\n      \"type\": \"string\",\n      \"enum\": [\"active\", \"idle\", \"ended\"]\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/domain/session.schema.json\",\n  \"title\": \"session\",\n  \"description\": \"A chat session: one user talking to one agent inside one conversation. Stored durably; any later connection can resume it.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\n    \"sessionId\",\n    \"conversationId\",\n    \"agentId\",\n    \"agentName\",\n    \"userParticipantId\",\n    \"agentParticipantId\",\n    \"threadId\",\n    \"status\",\n    \"createdAt\"\n  ],\n  \"properties\": {\n    \"sessionId\": {\n      \"type\": \"string\",\n      \"format\": \"uuid\",\n      \"description\": \"The session id.\"\n    },\n    \"conversationId\": {\n      \"type\": \"string\",\n      \"format\": \"uuid\",\n      \"description\": \"Its conversation.\"\n    },\n    \"organizationId\": {\n      \"type\": \"string\",\n      \"description\": \"The organization the session belongs to, when known.\"\n    },\n    \"ownerId\": {\n      \"type\": \"string\",\n      \"description\": \"The authenticated user who created the session; absent for anonymous sessions. Only that user, in the owner's organization, may act on the session.\"\n    },\n    \"ownerOrganizationId\": {\n      \"type\": \"string\",\n      \"description\": \"The organization of the authenticated user who created the session, when their token named one.\"\n    },\n    \"verifiedUserId\": {\n      \"type\": \"string\",\n      \"description\": \"The end user an embedding site vouched for with a verified authContext when the session was created.\"\n    },\n    \"contactEmail\": {\n      \"type\": \"string\",\n      \"description\": \"The end user's e-mail address: given when the session was created, or submitted in an identity_intake interaction; one-time codes are sent there.\"\n    },\n    \"contactName\": {\n      \"type\": \"string\",\n      \"description\": \"The end user's name, as submitted in an identity_intake interaction.\"\n    },\n    \"contactPhone\": {\n      \"type\": \"string\",\n      \"description\": \"The end user's phone number in E.164, as submitted in an identity_intake interaction.\"\n    },\n    \"otpVerifiedAt\": {\n      \"type\": \"string\",\n      \"format\": \"date-time\",\n      \"description\": \"When the session's end user proved who they are with a one-time code.\"\n    },\n    \"workflowStep\": {\n      \"type\": \"string\",\n      \"description\": \"The id of the agent workflow step the conversation is on (the first step when absent).\"\n    },\n    \"workflowStepTurns\": {\n      \"type\": \"integer\",\n      \"minimum\": 0,\n      \"description\": \"Turns spent on the current workflow step.\"\n    },\n    \"supports\": {\n      \"type\": \"array\",\n      \"items\": {\n        \"type\": \"string\"\n      },\n      \"description\": \"The render capabilities the client declared for the session's conversation (see create_conversation_session); empty means text only.\"\n    },\n    \"agentId\": {\n      \"type\": \"string\",\n      \"description\": \"The agent.\"\n    },\n    \"agentName\": {\n      \"type\": \"string\",\n      \"description\": \"Display name of the agent.\"\n    },\n    \"userParticipantId\": {\n      \"type\": \"string\",\n      \"format\": \"uuid\",\n      \"description\": \"The user's participant record.\"\n    },\n    \"agentParticipantId\": {\n      \"type\": \"string\",\n      \"format\": \"uuid\",\n      \"description\": \"The agent's participant record.\"\n    },\n    \"threadId\": {\n      \"type\": \"string\",\n      \"description\": \"The agent thread; equal to the conversation id.\"\n    },\n    \"status\": {\n      \"$ref\": \"#/$defs/Status\"\n    },\n    \"createdAt\": {\n      \"type\": \"string\",\n      \"format\": \"date-time\",\n      \"description\": \"When the session was created.\"\n    }\n  },\n  \"$defs\": {\n    \"Status\": {\n      \"description\": \"Lifecycle state of a session.\",\n      \"type\": \"string\",\n      \"enum\": [\n        \"active\",\n        \"idle\",\n        \"ended\"\n      ]\n    }\n  }\n}\n",
     ),
     (
         "domain/usage.schema.json",
         "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/domain/usage.schema.json\",\n  \"title\": \"usage\",\n  \"description\": \"Token counts (and cost, when the gateway reports it) summed over every model call of a turn. Sent only when the gateway reported usage.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"promptTokens\", \"completionTokens\"],\n  \"properties\": {\n    \"promptTokens\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Input tokens.\" },\n    \"completionTokens\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Output tokens.\" },\n    \"costUsd\": { \"type\": \"number\", \"minimum\": 0, \"description\": \"Cost in US dollars, when the gateway reported it.\" }\n  }\n}\n",
+    ),
+    (
+        "interactions/choices.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/interactions/choices.schema.json\",\n  \"title\": \"choices\",\n  \"description\": \"Multiple-choice questions (capability choice_chips, raise tool request_choices).\",\n  \"$defs\": {\n    \"Spec\": {\n      \"description\": \"The questions to render.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"questions\"],\n      \"properties\": {\n        \"questions\": { \"type\": \"array\", \"minItems\": 1, \"maxItems\": 4, \"items\": { \"$ref\": \"#/$defs/Question\" }, \"description\": \"One to four questions, headers unique.\" }\n      }\n    },\n    \"Question\": {\n      \"description\": \"One question.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"question\", \"header\", \"options\"],\n      \"properties\": {\n        \"question\": { \"type\": \"string\", \"minLength\": 1, \"maxLength\": 500, \"description\": \"The question.\" },\n        \"header\": { \"type\": \"string\", \"minLength\": 1, \"maxLength\": 12, \"description\": \"A short label naming the question (answers refer to it).\" },\n        \"options\": { \"type\": \"array\", \"minItems\": 2, \"maxItems\": 4, \"items\": { \"$ref\": \"#/$defs/Option\" }, \"description\": \"Two to four options.\" },\n        \"multiSelect\": { \"type\": \"boolean\", \"default\": false, \"description\": \"Whether several options may be picked.\" }\n      }\n    },\n    \"Option\": {\n      \"description\": \"One option of a question.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"label\"],\n      \"properties\": {\n        \"label\": { \"type\": \"string\", \"minLength\": 1, \"maxLength\": 200, \"description\": \"What the option says.\" },\n        \"description\": { \"type\": \"string\", \"maxLength\": 500, \"description\": \"More about it.\" }\n      }\n    },\n    \"Values\": {\n      \"description\": \"The user's answers: per question (by header) the option labels picked and/or free text.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"answers\"],\n      \"properties\": {\n        \"answers\": { \"type\": \"array\", \"maxItems\": 4, \"items\": { \"$ref\": \"#/$defs/Answer\" }, \"description\": \"One answer per question answered.\" }\n      }\n    },\n    \"Answer\": {\n      \"description\": \"The answer to one question.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"header\"],\n      \"properties\": {\n        \"header\": { \"type\": \"string\", \"maxLength\": 12, \"description\": \"The question's header.\" },\n        \"options\": { \"type\": \"array\", \"maxItems\": 4, \"items\": { \"type\": \"string\", \"maxLength\": 200 }, \"description\": \"Labels of the options picked.\" },\n        \"other\": { \"type\": \"string\", \"maxLength\": 1000, \"description\": \"A free-text answer.\" }\n      }\n    },\n    \"Payload\": {\n      \"description\": \"The raise tool's result, as the model sees it.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"status\"],\n      \"properties\": {\n        \"status\": { \"type\": \"string\", \"enum\": [\"submitted\", \"declined\", \"no_response\"], \"description\": \"How the interaction ended.\" },\n        \"values\": { \"$ref\": \"#/$defs/Values\" },\n        \"message\": { \"type\": \"string\", \"description\": \"A note for the model.\" }\n      }\n    }\n  }\n}\n",
+    ),
+    (
+        "interactions/identity-intake.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/interactions/identity-intake.schema.json\",\n  \"title\": \"identity_intake\",\n  \"description\": \"A contact form (capability identity_form, raise tool request_identity_intake): the agent names the fields it needs; the submitted identity becomes the session's end-user contact.\",\n  \"$defs\": {\n    \"Spec\": {\n      \"description\": \"The form to render.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"fields\"],\n      \"properties\": {\n        \"fields\": { \"type\": \"array\", \"minItems\": 1, \"maxItems\": 3, \"items\": { \"$ref\": \"#/$defs/Field\" }, \"description\": \"The fields, in order, each key at most once.\" }\n      }\n    },\n    \"Field\": {\n      \"description\": \"One field of the form.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"key\", \"required\"],\n      \"properties\": {\n        \"key\": { \"type\": \"string\", \"enum\": [\"name\", \"email\", \"phone\"], \"description\": \"Which piece of identity.\" },\n        \"required\": { \"type\": \"boolean\", \"description\": \"Whether the user must fill it in.\" },\n        \"label\": { \"type\": \"string\", \"maxLength\": 120, \"description\": \"Label to show instead of the default.\" }\n      }\n    },\n    \"Values\": {\n      \"description\": \"What the user entered. email must be a valid address; phone is normalised to E.164 (+ and 8 to 15 digits).\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n        \"name\": { \"type\": \"string\", \"maxLength\": 256, \"description\": \"The user's name.\" },\n        \"email\": { \"type\": \"string\", \"maxLength\": 320, \"description\": \"The user's e-mail address.\" },\n        \"phone\": { \"type\": \"string\", \"maxLength\": 64, \"description\": \"The user's phone number.\" }\n      }\n    },\n    \"Payload\": {\n      \"description\": \"The raise tool's result, as the model sees it.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"status\"],\n      \"properties\": {\n        \"status\": { \"type\": \"string\", \"enum\": [\"submitted\", \"declined\", \"no_response\"], \"description\": \"How the interaction ended.\" },\n        \"values\": { \"$ref\": \"#/$defs/Values\" },\n        \"message\": { \"type\": \"string\", \"description\": \"A note for the model.\" }\n      }\n    }\n  }\n}\n",
     ),
 ];

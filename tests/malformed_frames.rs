@@ -148,11 +148,11 @@ fn cases() -> Vec<Case> {
             message_has: &["get_messages"],
         },
         Case {
-            name: "upstream action this server lacks",
-            input: text(json!({"action": "submit_interaction", "requestId": "r-otp"}).to_string()),
+            name: "an action no protocol version has",
+            input: text(json!({"action": "submit_survey", "requestId": "r-otp"}).to_string()),
             code: "UNSUPPORTED_ACTION",
             request_id: Some("r-otp"),
-            message_has: &["submit_interaction"],
+            message_has: &["submit_survey"],
         },
         Case {
             name: "empty action",

@@ -110,6 +110,9 @@ struct Overrides {
     otp_max_attempts: Option<u32>,
     otp_resend_cooldown_secs: Option<u64>,
     judge_model: Option<String>,
+    interaction_timeout_secs: Option<u64>,
+    /// Skills: name → Markdown recipe, written as `<name>.md` to a temporary skills folder.
+    skills: Option<BTreeMap<String, String>>,
 }
 
 impl Overrides {
@@ -207,6 +210,19 @@ impl Overrides {
             std::fs::write(&path, text)
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             agent.tools_file = Some(path);
+            temps.push(dir);
+        }
+        if let Some(v) = self.interaction_timeout_secs {
+            agent.interaction_timeout_secs = v;
+        }
+        if let Some(skills) = &self.skills {
+            let dir = temp_dir()?;
+            for (name, recipe) in skills {
+                let path = dir.path().join(format!("{name}.md"));
+                std::fs::write(&path, recipe)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            agent.skills_dir = Some(dir.path().to_path_buf());
             temps.push(dir);
         }
         if let Some(files) = &self.knowledge {

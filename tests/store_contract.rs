@@ -59,6 +59,13 @@ contract!(
     otp_heartbeat_verified_and_workflow,
     secrets_keep_the_first_writer,
     text_keeps_every_character,
+    resumed_sessions_share_the_conversation,
+    resumes_keep_or_replace_capabilities,
+    latest_session_breaks_ties_by_insertion,
+    conversations_carry_title_count_and_activity,
+    conversations_list_by_activity,
+    renames_keep_every_character,
+    contacts_fill_in_and_keep,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::config::AuthConfig;
 use crate::protocol::{ClientError, ErrorCode, Session};
-use crate::store::Store;
+use crate::store::{ConversationRecord, Store};
 
 pub use principal::{Identity, Principal, Role};
 pub use verifier::{TokenError, Verifier};
@@ -89,6 +89,40 @@ pub async fn owned_session(
     }
 }
 
+/// Loads a conversation `principal` may act on: like a session, a conversation started by a
+/// signed-in user is that user's (in that organisation) alone, and an anonymous one is reachable
+/// by whoever holds its id. Unknown and foreign conversations both read as
+/// `CONVERSATION_NOT_FOUND`.
+pub async fn owned_conversation(
+    store: &dyn Store,
+    principal: &Principal,
+    conversation_id: Uuid,
+) -> Result<ConversationRecord, ClientError> {
+    let record = store
+        .get_conversation(conversation_id)
+        .await
+        .map_err(|e| e.to_client("could not read the conversation"))?;
+    match record {
+        Some(record)
+            if principal.may_own(record.owner_id.as_deref(), record.owner_org.as_deref()) =>
+        {
+            Ok(record)
+        }
+        Some(_) => {
+            tracing::warn!(conversation = %conversation_id, user = ?principal.user_id(), "conversation owned by another user");
+            Err(conversation_not_found(conversation_id))
+        }
+        None => Err(conversation_not_found(conversation_id)),
+    }
+}
+
+fn conversation_not_found(conversation_id: Uuid) -> ClientError {
+    ClientError::new(
+        ErrorCode::ConversationNotFound,
+        format!("conversation '{conversation_id}' not found"),
+    )
+}
+
 fn not_found(session_id: Uuid) -> ClientError {
     ClientError::new(
         ErrorCode::SessionNotFound,
@@ -110,9 +144,12 @@ mod tests {
             owner_organization_id: owner.map(|_| "acme".to_string()),
             verified_user_id: None,
             contact_email: None,
+            contact_name: None,
+            contact_phone: None,
             otp_verified_at: None,
             workflow_step: None,
             workflow_step_turns: None,
+            supports: Vec::new(),
             agent_id: "agent".into(),
             agent_name: "smooth-agent".into(),
             user_participant_id: Uuid::new_v4(),

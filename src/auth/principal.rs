@@ -96,11 +96,19 @@ impl Principal {
     /// belongs to that user in that organisation alone; anonymous sessions are reachable by
     /// whoever holds the id.
     pub fn may_access(&self, session: &Session) -> bool {
-        match &session.owner_id {
+        self.may_own(
+            session.owner_id.as_deref(),
+            session.owner_organization_id.as_deref(),
+        )
+    }
+
+    /// Whether this principal may act on something owned by `owner` in `owner_org` (`None`:
+    /// anonymous, reachable by whoever holds its id).
+    pub fn may_own(&self, owner: Option<&str>, owner_org: Option<&str>) -> bool {
+        match owner {
             None => true,
             Some(owner) => self.identity().is_some_and(|identity| {
-                identity.user_id == *owner
-                    && identity.org_id.as_deref() == session.owner_organization_id.as_deref()
+                identity.user_id == owner && identity.org_id.as_deref() == owner_org
             }),
         }
     }

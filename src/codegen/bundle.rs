@@ -27,7 +27,7 @@ pub struct Bundle {
 pub fn type_name(file: &SpecFile, def: Option<&str>) -> Option<String> {
     let base = pascal_case(&file.stem);
     match (file.kind, def) {
-        (SpecKind::Envelope, _) | (SpecKind::Action, None) => None,
+        (SpecKind::Envelope, _) | (SpecKind::Action, None) | (SpecKind::Interaction, None) => None,
         (SpecKind::Event, None) => Some(format!("{base}Event")),
         (SpecKind::Domain, None) => Some(base),
         (_, Some(def)) => Some(format!("{base}{def}")),
@@ -58,7 +58,7 @@ fn build(files: &[SpecFile], strip_tags: bool) -> Result<Bundle, CodegenError> {
                 entries.push((Some(def.clone()), schema.clone()));
             }
         }
-        if file.kind != SpecKind::Action {
+        if !matches!(file.kind, SpecKind::Action | SpecKind::Interaction) {
             entries.push((None, file.json.clone()));
         }
         for (def, mut schema) in entries {
@@ -309,7 +309,9 @@ fn resolve(
     }
     type_name(target, def).ok_or_else(|| match target.kind {
         SpecKind::Envelope => unresolvable("the envelope is validation-only"),
-        _ => unresolvable("an action file root is not a type; point at #/$defs/<Name>"),
+        _ => unresolvable(
+            "an action or interaction file root is not a type; point at #/$defs/<Name>",
+        ),
     })
 }
 

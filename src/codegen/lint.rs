@@ -153,7 +153,7 @@ fn check_root(file: &SpecFile, root: &Map<String, Value>) -> Result<(), CodegenE
             check_discriminator(file, request, "/$defs/Request", "action")
         }
         SpecKind::Event => check_discriminator(file, &file.json, "", "type"),
-        SpecKind::Domain | SpecKind::Envelope => Ok(()),
+        SpecKind::Domain | SpecKind::Interaction | SpecKind::Envelope => Ok(()),
     }
 }
 

@@ -18,6 +18,9 @@ pub enum SpecKind {
     Event,
     /// `spec/domain/<object>.schema.json`: the file root is the object.
     Domain,
+    /// `spec/interactions/<kind>.schema.json`: `$defs.Spec`, `$defs.Values`, `$defs.Payload`
+    /// (and their parts) of one interaction kind; the file root is not a type.
+    Interaction,
 }
 
 /// One parsed schema file.
@@ -44,7 +47,8 @@ impl SpecFile {
 
 const SUFFIX: &str = ".schema.json";
 
-/// Reads the envelope and every action, event and domain schema under `spec_dir`, sorted by path.
+/// Reads the envelope and every action, event, domain and interaction schema under `spec_dir`,
+/// sorted by path.
 pub fn load_spec(spec_dir: &Path) -> Result<Vec<SpecFile>, CodegenError> {
     let mut files = Vec::new();
     let envelope = spec_dir.join("envelope.schema.json");
@@ -55,6 +59,7 @@ pub fn load_spec(spec_dir: &Path) -> Result<Vec<SpecFile>, CodegenError> {
         ("actions", SpecKind::Action),
         ("events", SpecKind::Event),
         ("domain", SpecKind::Domain),
+        ("interactions", SpecKind::Interaction),
     ] {
         let dir = spec_dir.join(folder);
         if !dir.exists() {

@@ -136,6 +136,16 @@ pub struct AgentConfig {
     #[arg(long, env = "SMOOTH_AGENT_JUDGE_MODEL")]
     pub judge_model: Option<String>,
 
+    /// How long a turn waits for the user's answer to an interaction (then the raise tool
+    /// reports `no_response`).
+    #[arg(long, env = "SMOOTH_AGENT_INTERACTION_TIMEOUT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interaction_timeout_secs: u64,
+
+    /// Folder of skills: `send_message.skill` names a Markdown recipe `<skill>.md` in it, added
+    /// to the system prompt for that turn (unset: every skill is SKILL_NOT_FOUND).
+    #[arg(long, env = "SMOOTH_AGENT_SKILLS_DIR")]
+    pub skills_dir: Option<PathBuf>,
+
     /// One-time codes for end-user verification.
     #[command(flatten)]
     pub otp: OtpConfig,

@@ -13,8 +13,11 @@ mod confirm_tool_action;
 mod create_conversation_session;
 mod get_conversation_messages;
 mod get_session;
+mod list_conversations;
 mod ping;
+mod rename_conversation;
 mod send_message;
+mod submit_interaction;
 mod verify_otp;
 
 use std::sync::Arc;
@@ -78,6 +81,9 @@ pub async fn dispatch(ctx: &Context, inbound: Inbound) {
         Action::Cancel(req) => cancel::handle(ctx, req).await,
         Action::ConfirmToolAction(req) => confirm_tool_action::handle(ctx, req).await,
         Action::VerifyOtp(req) => verify_otp::handle(ctx, req).await,
+        Action::ListConversations(req) => list_conversations::handle(ctx, req).await,
+        Action::RenameConversation(req) => rename_conversation::handle(ctx, req).await,
+        Action::SubmitInteraction(req) => submit_interaction::handle(ctx, req).await,
     };
     if let Err(err) = result {
         let connection = ctx.connection_id;

@@ -1,11 +1,12 @@
-//! `send_message`: checks the frame and the session's owner, then hands the turn to
+//! `send_message`: checks the frame and the session's owner, filters its images and files, then
+//! hands the turn to
 //! [`Runtime::start_turn`](crate::runtime::Runtime::start_turn), which stores the user's message,
 //! acknowledges with 202, and runs the turn as a task off the socket reader.
 
 use super::{Context, HandlerResult};
 use crate::auth::owned_session;
 use crate::protocol::{ClientError, SendMessageRequest};
-use crate::runtime::TurnRequest;
+use crate::runtime::{attachments, TurnRequest};
 
 /// Validates the turn and starts it.
 pub async fn handle(ctx: &Context, req: SendMessageRequest) -> HandlerResult {
@@ -21,6 +22,9 @@ pub async fn handle(ctx: &Context, req: SendMessageRequest) -> HandlerResult {
         stream: req.stream,
         principal: ctx.principal.clone(),
         connection_id: ctx.connection_id,
+        skill: req.skill.as_ref().map(|s| s.to_string()),
+        images: attachments::usable_images(&req.images),
+        files: attachments::tool_files(&req.files),
     };
     ctx.runtime
         .start_turn(request, ctx.events.clone(), &ctx.turns)

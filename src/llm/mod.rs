@@ -19,7 +19,9 @@ use crate::config::{AgentConfig, Secret, DEFAULT_GATEWAY_URL};
 
 pub use chat::{ChatRequest, Delta, DeltaStream, Usage};
 pub use error::GatewayError;
-pub use wire::{ChatMessage, FunctionOut, Role, ToolCallOut, ToolChoice, ToolKind, ToolSpec};
+pub use wire::{
+    ChatMessage, FunctionOut, ImagePart, Role, ToolCallOut, ToolChoice, ToolKind, ToolSpec,
+};
 
 /// Gateway connection settings.
 #[derive(Debug, Clone)]

@@ -40,18 +40,68 @@ pub enum ToolKind {
 }
 
 /// One chat message in OpenAI form.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: Role,
     /// Text content (`None` for an assistant message that only calls tools).
     pub content: Option<String>,
+    /// Images the message shows the model; when any, `content` is sent as content parts (the
+    /// text part first, then one `image_url` part per image).
+    pub images: Vec<ImagePart>,
     /// Tool calls made by an assistant message.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<ToolCallOut>,
     /// For `tool` messages: the call this result answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tool_call_id: Option<String>,
+}
+
+/// An image shown to the model, as an OpenAI `image_url` content part.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImagePart {
+    /// An https: or data:image/ URL.
+    pub url: String,
+    /// `low`, `high` or `auto`; the gateway's default when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// One OpenAI content part.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ContentPart<'a> {
+    /// Text.
+    Text { text: &'a str },
+    /// An image.
+    ImageUrl { image_url: &'a ImagePart },
+}
+
+impl Serialize for ChatMessage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("role", &self.role)?;
+        if self.images.is_empty() {
+            map.serialize_entry("content", &self.content)?;
+        } else {
+            let mut parts = Vec::with_capacity(self.images.len() + 1);
+            if let Some(text) = &self.content {
+                parts.push(ContentPart::Text { text });
+            }
+            parts.extend(
+                self.images
+                    .iter()
+                    .map(|image| ContentPart::ImageUrl { image_url: image }),
+            );
+            map.serialize_entry("content", &parts)?;
+        }
+        if !self.tool_calls.is_empty() {
+            map.serialize_entry("tool_calls", &self.tool_calls)?;
+        }
+        if let Some(id) = &self.tool_call_id {
+            map.serialize_entry("tool_call_id", id)?;
+        }
+        map.end()
+    }
 }
 
 impl ChatMessage {
@@ -60,6 +110,7 @@ impl ChatMessage {
         Self {
             role,
             content: Some(content.into()),
+            images: Vec::new(),
             tool_calls: Vec::new(),
             tool_call_id: None,
         }
@@ -70,6 +121,7 @@ impl ChatMessage {
         Self {
             role: Role::Assistant,
             content: text,
+            images: Vec::new(),
             tool_calls: calls,
             tool_call_id: None,
         }
@@ -80,6 +132,7 @@ impl ChatMessage {
         Self {
             role: Role::Tool,
             content: Some(result),
+            images: Vec::new(),
             tool_calls: Vec::new(),
             tool_call_id: Some(call_id),
         }
@@ -246,6 +299,36 @@ mod tests {
             .filter_map(|c| c.delta)
             .flat_map(WireDelta::split)
             .collect()
+    }
+
+    #[test]
+    fn images_turn_the_content_into_parts_and_plain_messages_stay_strings() {
+        let plain = serde_json::to_value(ChatMessage::text(Role::User, "hi")).unwrap();
+        assert_eq!(plain, serde_json::json!({"role": "user", "content": "hi"}));
+        let mut message = ChatMessage::text(Role::User, "what is this?");
+        message.images = vec![
+            ImagePart {
+                url: "https://example.com/a.png".into(),
+                detail: Some("high".into()),
+            },
+            ImagePart {
+                url: "data:image/png;base64,AAAA".into(),
+                detail: None,
+            },
+        ];
+        assert_eq!(
+            serde_json::to_value(&message).unwrap(),
+            serde_json::json!({"role": "user", "content": [
+                {"type": "text", "text": "what is this?"},
+                {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "high"}},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+            ]})
+        );
+        let call = ChatMessage::assistant_calls(None, Vec::new());
+        assert_eq!(
+            serde_json::to_value(call).unwrap(),
+            serde_json::json!({"role": "assistant", "content": null})
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@ use serde::Serialize;
 use super::{
     now_ms, CancelledEvent, CancelledEventData, ErrorCode, ErrorDetail, ErrorEvent, ErrorEventData,
     Event, EventualResponseEvent, EventualResponseEventData, ImmediateResponseEvent,
-    KeepaliveEvent, KeepaliveEventData, OtpInvalidEvent, OtpInvalidEventData,
-    OtpInvalidEventDataData, OtpInvalidReason, OtpSentEvent, OtpSentEventData,
+    InteractionInvalidEvent, InteractionInvalidEventData, InteractionInvalidEventDataData,
+    InteractionInvalidFieldError, InteractionRequiredEvent, InteractionRequiredEventData,
+    InteractionRequiredEventDataData, KeepaliveEvent, KeepaliveEventData, OtpInvalidEvent,
+    OtpInvalidEventData, OtpInvalidEventDataData, OtpInvalidReason, OtpSentEvent, OtpSentEventData,
     OtpSentEventDataData, OtpVerificationRequiredEvent, OtpVerificationRequiredEventData,
     OtpVerificationRequiredEventDataData, OtpVerifiedEvent, OtpVerifiedEventData,
     OtpVerifiedEventDataData, PongEvent, PongEventData, SendMessageResponse, StreamChunkEvent,
@@ -262,6 +264,56 @@ pub fn otp_invalid(
             data: OtpInvalidEventDataData {
                 error,
                 attempts_remaining: u64::from(attempts_remaining),
+                message: message.to_string(),
+            },
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// An `interaction_required` prompt: the turn waits for the user's answer to `interaction_id`.
+pub fn interaction_required(
+    request_id: &str,
+    interaction_id: uuid::Uuid,
+    kind: &str,
+    spec: serde_json::Map<String, serde_json::Value>,
+    reason: &str,
+) -> Event {
+    Event::InteractionRequired(InteractionRequiredEvent {
+        request_id: request_id.to_string(),
+        data: InteractionRequiredEventData {
+            request_id: request_id.to_string(),
+            data: InteractionRequiredEventDataData {
+                interaction_id,
+                kind: kind.parse().expect("kinds are spec'd names"),
+                spec,
+                reason: reason.to_string(),
+            },
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// An `interaction_invalid`, answering a `submit_interaction` whose values need correcting;
+/// `errors` are `(field, message)` pairs (at least one).
+pub fn interaction_invalid(
+    request_id: Option<String>,
+    interaction_id: &str,
+    kind: &str,
+    errors: Vec<(String, String)>,
+    message: &str,
+) -> Event {
+    Event::InteractionInvalid(InteractionInvalidEvent {
+        request_id: request_id.clone(),
+        data: InteractionInvalidEventData {
+            request_id,
+            data: InteractionInvalidEventDataData {
+                interaction_id: interaction_id.to_string(),
+                kind: kind.to_string(),
+                errors: errors
+                    .into_iter()
+                    .map(|(field, message)| InteractionInvalidFieldError { field, message })
+                    .collect(),
                 message: message.to_string(),
             },
         },

@@ -1,11 +1,14 @@
 //! The knowledge-chat runtime behind `send_message`: starting and draining turns ([`start`]),
 //! the agent loop ([`turn`]), the registry of running turns ([`registry`]), the tools a model
-//! may call ([`tools`]), turns parked for a person's approval or a one-time code ([`park`],
-//! [`otp`]), and the [`sink`] seam through which every event leaves.
+//! may call ([`tools`]), turns parked for a person's approval, a one-time code or the user's
+//! answer to an interaction ([`park`], [`otp`], [`interaction`]), what a message brings besides
+//! text ([`attachments`]), and the [`sink`] seam through which every event leaves.
 //!
 //! The runtime knows nothing about sockets: it emits through [`sink::EventSink`], which the
 //! server's per-connection queue implements.
 
+pub mod attachments;
+pub mod interaction;
 pub mod otp;
 pub mod park;
 pub mod registry;
@@ -30,6 +33,10 @@ use registry::TurnRegistry;
 use tools::declared::DeclaredTools;
 
 pub use start::TurnRequest;
+
+/// The render capabilities a client may declare with `supports` that this server acts on:
+/// `identity_form` (identity_intake interactions) and `choice_chips` (choices interactions).
+pub const KNOWN_CAPABILITIES: &[&str] = &["identity_form", "choice_chips"];
 
 /// Built-in system prompt, written for customer-facing chat.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a helpful assistant chatting with a customer. \
@@ -57,6 +64,8 @@ pub struct Runtime {
     pub confirmations: Confirmations,
     /// One-time codes verifying end users, and the turns waiting for them.
     pub otp: Otp,
+    /// Turns waiting for the user's answer to an interaction.
+    pub interactions: interaction::Interactions,
     /// Every running turn task, including turns whose client already left.
     tasks: TaskTracker,
     /// Cancelled when the server stops taking turns (shutdown).
@@ -83,6 +92,7 @@ impl Runtime {
             tools: Arc::new(tools),
             confirmations: Confirmations::default(),
             otp,
+            interactions: interaction::Interactions::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         })

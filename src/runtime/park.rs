@@ -1,7 +1,9 @@
 //! Turns parked until someone answers: a tool call waiting for a person's approval
-//! ([`Confirmations`], answered by `confirm_tool_action`) or for the end user's one-time code
-//! ([`OtpWaits`], answered by `verify_otp`). One pending answer per session, from any connection
-//! allowed to access the session.
+//! ([`Confirmations`], answered by `confirm_tool_action`), for the end user's one-time code
+//! ([`OtpWaits`], answered by `verify_otp`) or for the user's answer to an interaction
+//! (`runtime::interaction`, answered by `submit_interaction`, which checks the answer against
+//! what the entry waits for with [`Parking::answer_checked`] before consuming it). One pending
+//! answer per session, from any connection allowed to access the session.
 //!
 //! Ordering is by construction: the answering handler delivers the verdict, enqueues its own
 //! acknowledgement, and only then releases the turn (the `acked` barrier), so the
@@ -82,17 +84,29 @@ pub enum NotDelivered {
     TurnGone,
 }
 
-struct Pending<T> {
+/// Why a checked answer was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckRefused<E> {
+    /// Nothing awaits an answer in the session, or the waiting turn ended.
+    NotDelivered(NotDelivered),
+    /// The check refused the answer; the turn keeps waiting.
+    Refused(E),
+}
+
+struct Pending<T, M> {
     turn_id: Uuid,
     tx: oneshot::Sender<Answer<T>>,
+    /// What the turn waits for, for the answering side to check against.
+    meta: M,
 }
 
-/// Parked turns keyed by session id, each waiting for an answer of type `T`.
-pub struct Parking<T> {
-    inner: Mutex<HashMap<Uuid, Pending<T>>>,
+/// Parked turns keyed by session id, each waiting for an answer of type `T` (and describing
+/// what it waits for with an `M`).
+pub struct Parking<T, M = ()> {
+    inner: Mutex<HashMap<Uuid, Pending<T, M>>>,
 }
 
-impl<T> Default for Parking<T> {
+impl<T, M> Default for Parking<T, M> {
     fn default() -> Self {
         Self {
             inner: Mutex::new(HashMap::new()),
@@ -101,21 +115,65 @@ impl<T> Default for Parking<T> {
 }
 
 impl<T> Parking<T> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Pending<T>>> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Registers the turn as waiting for an answer; the entry is removed when the guard is
     /// dropped (answered, timed out or the turn cancelled).
     pub fn park(&self, session_id: Uuid, turn_id: Uuid) -> Parked<'_, T> {
+        self.park_with(session_id, turn_id, ())
+    }
+}
+
+impl<T, M> Parking<T, M> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Pending<T, M>>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// [`Parking::park`] with a description of what the turn waits for.
+    pub fn park_with(&self, session_id: Uuid, turn_id: Uuid, meta: M) -> Parked<'_, T, M> {
         let (tx, rx) = oneshot::channel();
-        self.lock().insert(session_id, Pending { turn_id, tx });
+        self.lock()
+            .insert(session_id, Pending { turn_id, tx, meta });
         Parked {
             registry: self,
             session_id,
             turn_id,
             rx: Some(rx),
         }
+    }
+
+    /// Delivers the answer `check` makes of the pending entry's description, consuming the
+    /// entry only when `check` accepts; a refusal leaves the turn waiting. On success, returns
+    /// the acknowledgement sender (as [`Parking::answer`]) and what `check` returned beside the
+    /// answer.
+    pub fn answer_checked<R, E>(
+        &self,
+        session_id: Uuid,
+        check: impl FnOnce(&M) -> Result<(T, R), E>,
+        from: Option<DynSink>,
+    ) -> Result<(oneshot::Sender<()>, R), CheckRefused<E>> {
+        let pending = {
+            let mut map = self.lock();
+            let entry = map
+                .get(&session_id)
+                .ok_or(CheckRefused::NotDelivered(NotDelivered::NothingPending))?;
+            if entry.tx.is_closed() {
+                map.remove(&session_id);
+                return Err(CheckRefused::NotDelivered(NotDelivered::TurnGone));
+            }
+            let (value, extra) = check(&entry.meta).map_err(CheckRefused::Refused)?;
+            let pending = map.remove(&session_id).expect("entry checked above");
+            (pending, value, extra)
+        };
+        let (pending, value, extra) = pending;
+        let (ack_tx, ack_rx) = oneshot::channel();
+        pending
+            .tx
+            .send(Answer {
+                value,
+                acked: ack_rx,
+                from,
+            })
+            .map_err(|_| CheckRefused::NotDelivered(NotDelivered::TurnGone))?;
+        Ok((ack_tx, extra))
     }
 
     /// Delivers an answer, consuming the pending entry. On success, returns the sender the
@@ -150,14 +208,14 @@ impl<T> Parking<T> {
 }
 
 /// A turn waiting for its answer.
-pub struct Parked<'a, T> {
-    registry: &'a Parking<T>,
+pub struct Parked<'a, T, M = ()> {
+    registry: &'a Parking<T, M>,
     session_id: Uuid,
     turn_id: Uuid,
     rx: Option<oneshot::Receiver<Answer<T>>>,
 }
 
-impl<T> Parked<'_, T> {
+impl<T, M> Parked<'_, T, M> {
     /// Waits up to `timeout` for the answer (then for its acknowledgement to be enqueued);
     /// `None` when nobody answered in time. Also returns the connection that answered.
     pub async fn wait(mut self, timeout: Duration) -> (Option<T>, Option<DynSink>) {
@@ -184,7 +242,7 @@ pub enum Polled<T> {
     Gone,
 }
 
-impl<T> Parked<'_, T> {
+impl<T, M> Parked<'_, T, M> {
     /// Waits up to `timeout` for the answer without giving up the place in line, so the turn
     /// can look elsewhere (the store) between waits.
     pub async fn poll_for(&mut self, timeout: Duration) -> Polled<T> {
@@ -206,7 +264,7 @@ impl<T> Parked<'_, T> {
     }
 }
 
-impl<T> Drop for Parked<'_, T> {
+impl<T, M> Drop for Parked<'_, T, M> {
     fn drop(&mut self) {
         let mut map = self.registry.lock();
         if map
@@ -255,6 +313,30 @@ mod tests {
             registry.answer(session, true, None).unwrap_err(),
             NotDelivered::NothingPending
         );
+    }
+
+    #[tokio::test]
+    async fn a_refused_check_keeps_the_turn_waiting() {
+        let registry: Parking<u32, &'static str> = Parking::default();
+        let session = Uuid::new_v4();
+        let refuse = |_: &&str| Err::<(u32, ()), _>("no");
+        assert_eq!(
+            registry.answer_checked(session, refuse, None).unwrap_err(),
+            CheckRefused::NotDelivered(NotDelivered::NothingPending)
+        );
+        let parked = registry.park_with(session, Uuid::new_v4(), "form-1");
+        assert_eq!(
+            registry.answer_checked(session, refuse, None).unwrap_err(),
+            CheckRefused::Refused("no")
+        );
+        assert!(registry.is_pending(session), "a refusal consumed the entry");
+        let (ack, seen) = registry
+            .answer_checked(session, |meta| Ok::<_, &str>((7, meta.to_string())), None)
+            .expect("delivered");
+        assert_eq!(seen, "form-1");
+        drop(ack);
+        assert_eq!(parked.wait(Duration::from_secs(1)).await.0, Some(7));
+        assert!(!registry.is_pending(session));
     }
 
     #[tokio::test]

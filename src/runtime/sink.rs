@@ -119,6 +119,25 @@ impl TurnSink {
         .await;
     }
 
+    /// The turn waits for the user's answer to an interaction (sent even when `stream` is false:
+    /// the client must answer).
+    pub async fn interaction_required(
+        &self,
+        interaction_id: uuid::Uuid,
+        kind: &str,
+        spec: serde_json::Map<String, serde_json::Value>,
+        reason: &str,
+    ) {
+        self.emit(events::interaction_required(
+            &self.request_id,
+            interaction_id,
+            kind,
+            spec,
+            reason,
+        ))
+        .await;
+    }
+
     /// The turn waits for the end user's one-time code (sent even when `stream` is false).
     pub async fn otp_verification_required(
         &self,

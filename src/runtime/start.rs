@@ -23,7 +23,7 @@ use super::sink::{DynSink, TurnSink};
 use super::turn::{self, TurnInput};
 use super::Runtime;
 use crate::auth::{tool_gate, Principal};
-use crate::llm::Gateway;
+use crate::llm::{Gateway, ImagePart};
 use crate::protocol::{events, ClientError, ErrorCode, MessageDirection, Session};
 use crate::store::agent::AgentDefinition;
 use crate::store::NewMessage;
@@ -45,12 +45,18 @@ pub struct TurnRequest {
     pub principal: Principal,
     /// The connection that asked (for `cancel` without a sessionId).
     pub connection_id: Uuid,
+    /// The skill the client named, if any (loaded before the turn is accepted).
+    pub skill: Option<String>,
+    /// Images for the model, already filtered ([`super::attachments::usable_images`]).
+    pub images: Vec<ImagePart>,
+    /// Files for the tools that accept them ([`super::attachments::tool_files`]).
+    pub files: Vec<serde_json::Value>,
 }
 
 impl Runtime {
     /// Starts a turn with the session's agent and organisation: refuses it (`LLM_UNAVAILABLE`,
-    /// `VALIDATION_ERROR` for a model not allowed, `OVERLOADED` while shutting down,
-    /// `TURN_IN_PROGRESS`, `STORAGE_ERROR`) or stores the user's message, queues the 202 on
+    /// `VALIDATION_ERROR` for a model not allowed, `SKILL_NOT_FOUND`, `OVERLOADED` while
+    /// shutting down, `TURN_IN_PROGRESS`, `STORAGE_ERROR`) or stores the user's message, queues the 202 on
     /// `events`, and runs the turn on its own task.
     pub async fn start_turn(
         self: &Arc<Self>,
@@ -67,6 +73,13 @@ impl Runtime {
             .map_err(|e| e.to_client("could not read the agent"))?
             .map(|record| record.definition);
         let model = self.choose_model(request.model.as_deref(), agent.as_ref())?;
+        let skill = match &request.skill {
+            None => None,
+            Some(name) => Some((
+                name.clone(),
+                super::attachments::load_skill(self.config.skills_dir.as_deref(), name).await?,
+            )),
+        };
         if self.shutdown.is_cancelled() {
             return Err(ClientError::new(
                 ErrorCode::Overloaded,
@@ -144,6 +157,9 @@ impl Runtime {
             access: request.principal.access(),
             end_user_verified: AtomicBool::new(verified),
             principal: request.principal,
+            skill,
+            images: request.images,
+            files: request.files,
         };
         let task = turn::run(Arc::clone(self), sink.clone(), input, guard);
         self.spawn_turn(sink, task, connection_turns.token());

@@ -16,11 +16,14 @@ fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::OriginNotAllowed
         | ErrorCode::AuthContextInvalid
         | ErrorCode::AgentNotAuthorized => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound | ErrorCode::SessionNotFound | ErrorCode::NoPendingConfirmation => {
-            StatusCode::NOT_FOUND
-        }
+        ErrorCode::NotFound
+        | ErrorCode::SessionNotFound
+        | ErrorCode::NoPendingConfirmation
+        | ErrorCode::SkillNotFound
+        | ErrorCode::ConversationNotFound
+        | ErrorCode::NoPendingInteraction => StatusCode::NOT_FOUND,
         ErrorCode::FrameTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::TurnInProgress => StatusCode::CONFLICT,
+        ErrorCode::TurnInProgress | ErrorCode::InteractionMismatch => StatusCode::CONFLICT,
         ErrorCode::LlmUnavailable | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::AgentError
         | ErrorCode::InternalError

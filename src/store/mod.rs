@@ -67,6 +67,14 @@ pub trait Store: Send + Sync + 'static {
     /// Persists the conversation, both participants and the session atomically.
     async fn create_session(&self, new: NewSession) -> Result<Session, StoreError>;
 
+    /// Persists a new session in the existing conversation `new.conversation_id`, reusing the
+    /// participants `new` names (only the session is created); a `Some` `new.supports` replaces
+    /// the conversation's capabilities, `None` keeps them.
+    async fn resume_session(&self, new: NewSession) -> Result<Session, StoreError>;
+
+    /// The most recently created session of a conversation.
+    async fn latest_session(&self, conversation_id: Uuid) -> Result<Option<Session>, StoreError>;
+
     /// Reads a session by id.
     async fn get_session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError>;
 
@@ -160,6 +168,9 @@ pub trait Store: Send + Sync + 'static {
     /// Reads a conversation.
     async fn get_conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError>;
 
+    /// Sets a conversation's title (and its `updated_at` to now); `false` when it does not exist.
+    async fn rename_conversation(&self, id: Uuid, title: &str) -> Result<bool, StoreError>;
+
     /// Stores the session's one-time code, replacing any earlier one.
     async fn put_otp(&self, record: &OtpRecord) -> Result<(), StoreError>;
 
@@ -175,6 +186,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes the session's one-time code.
     async fn delete_otp(&self, session_id: Uuid) -> Result<(), StoreError>;
+
+    /// Stores the end-user contact an identity intake collected: each given value replaces the
+    /// session's name, e-mail or phone; `None` keeps it.
+    async fn set_contact(
+        &self,
+        session_id: Uuid,
+        name: Option<&str>,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<(), StoreError>;
 
     /// Records that the session's end user passed a one-time code (now).
     async fn mark_otp_verified(&self, session_id: Uuid) -> Result<(), StoreError>;

@@ -40,6 +40,9 @@ pub struct NewSession {
     pub browser_fingerprint: Option<String>,
     /// Free-form conversation metadata.
     pub metadata: Map<String, Value>,
+    /// The render capabilities the client declared; `None` when it declared none (on a resume:
+    /// keep the conversation's).
+    pub supports: Option<Vec<String>>,
 }
 
 /// A message to append to a conversation.
@@ -206,9 +209,13 @@ pub struct ConversationRecord {
     pub owner_id: Option<String>,
     /// That user's organisation.
     pub owner_org: Option<String>,
+    /// The title given with `rename_conversation`, else the text of its first user message.
+    pub title: Option<String>,
+    /// How many messages it holds.
+    pub message_count: u64,
     /// When it was created.
     pub created_at: DateTime<Utc>,
-    /// When it last changed.
+    /// When it last changed: its newest message, or its last rename.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -223,6 +230,8 @@ pub struct ConversationQuery {
     pub limit: u32,
     /// How many to skip (the page cursor).
     pub offset: u64,
+    /// Newest activity first (`updated_at`) instead of newest created first.
+    pub by_activity: bool,
 }
 
 /// A one-time code waiting to be verified (only a keyed hash of the code is stored).

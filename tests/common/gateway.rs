@@ -134,6 +134,10 @@ pub struct Expect {
     /// adjacent).
     #[serde(default)]
     pub messages_include: Option<Vec<ExpectMessage>>,
+    /// The content of the last message with role `user` must equal this JSON exactly: a string,
+    /// or the content parts array of a message with images.
+    #[serde(default)]
+    pub last_user_content: Option<Value>,
     /// `messages` must have exactly this many entries.
     #[serde(default)]
     pub message_count: Option<usize>,
@@ -399,6 +403,16 @@ impl Expect {
                 Some(m) if m["content"] == json!(expected) => {}
                 Some(m) => problems.push(format!(
                     "last user message is {}, expected {expected:?}",
+                    m["content"]
+                )),
+                None => problems.push("no user message in `messages`".to_string()),
+            }
+        }
+        if let Some(expected) = &self.last_user_content {
+            match messages.iter().rev().find(|m| m["role"] == "user") {
+                Some(m) if &m["content"] == expected => {}
+                Some(m) => problems.push(format!(
+                    "last user content is {}, expected {expected}",
                     m["content"]
                 )),
                 None => problems.push("no user message in `messages`".to_string()),

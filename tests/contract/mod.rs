@@ -3,12 +3,14 @@
 #![allow(dead_code)]
 
 mod agree;
+mod clients;
 mod knowledge;
 mod sessions;
 mod tenancy;
 mod verification;
 
 pub use agree::*;
+pub use clients::*;
 pub use knowledge::*;
 pub use sessions::*;
 pub use tenancy::*;
@@ -133,6 +135,7 @@ pub fn new_session(org: Option<&str>, owner: Option<(&str, Option<&str>)>) -> Ne
         user_email: Some("ada@example.com".to_string()),
         browser_fingerprint: Some("fp-1".to_string()),
         metadata: Map::new(),
+        supports: None,
     }
 }
 

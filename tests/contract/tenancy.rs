@@ -166,6 +166,7 @@ pub async fn conversations_list_by_org_and_owner(env: Env) {
         owner: owner.map(|(u, o)| (u.to_string(), o.map(str::to_string))),
         limit,
         offset,
+        by_activity: false,
     };
     assert_eq!(
         list(acme(None, 10, 0)).await,

@@ -159,8 +159,10 @@ impl Protocol {
                         events.push(frame);
                     }
                 }
-                SpecKind::Domain => {
-                    shared.insert(bundle::type_name(file, None).unwrap_or_default());
+                SpecKind::Domain | SpecKind::Interaction => {
+                    if let Some(root) = bundle::type_name(file, None) {
+                        shared.insert(root);
+                    }
                     if let Some(defs) = file.json.get("$defs").and_then(Value::as_object) {
                         for def in defs.keys() {
                             shared.insert(bundle::type_name(file, Some(def)).unwrap_or_default());

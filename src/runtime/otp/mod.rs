@@ -312,6 +312,7 @@ mod tests {
                 user_email: Some("ada@example.com".into()),
                 browser_fingerprint: None,
                 metadata: Default::default(),
+                supports: None,
             })
             .await
             .unwrap()

@@ -1,6 +1,8 @@
 //! Tools declared in `SMOOTH_AGENT_TOOLS_FILE`: each is an HTTP endpoint the model can call.
 //! A call sends the arguments object (JSON body, or query string for GET) and the response
-//! body, as text, is the result. Every failure is an error result the model sees.
+//! body, as text, is the result. Every failure is an error result the model sees. A tool
+//! declared with `"acceptsFiles": true` also gets the message's files as `files` in its body
+//! (`[{name, mimeType?, url}]`, `[]` when there are none); the model never sees them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -32,6 +34,8 @@ struct Entry {
     description: Option<String>,
     parameters: Option<Value>,
     http: Option<HttpEntry>,
+    #[serde(default, rename = "acceptsFiles")]
+    accepts_files: bool,
 }
 
 /// The `http` block of an entry.
@@ -54,6 +58,7 @@ pub struct DeclaredTool {
     headers: reqwest::header::HeaderMap,
     timeout: Duration,
     arguments: Validator,
+    accepts_files: bool,
 }
 
 impl std::fmt::Debug for DeclaredTool {
@@ -130,10 +135,20 @@ impl DeclaredTools {
         self.tools.iter().find(|t| t.spec.name == name)
     }
 
-    /// Calls the tool with the model's arguments (a JSON object).
-    pub async fn call(&self, tool: &DeclaredTool, arguments: &Map<String, Value>) -> ToolOutcome {
+    /// Calls the tool with the model's arguments (a JSON object); a tool that accepts files
+    /// also gets the message's `files` in its body.
+    pub async fn call(
+        &self,
+        tool: &DeclaredTool,
+        arguments: &Map<String, Value>,
+        files: &[Value],
+    ) -> ToolOutcome {
         if let Err(message) = check_arguments(tool, arguments) {
             return ToolOutcome::error(message);
+        }
+        let mut body = arguments.clone();
+        if tool.accepts_files {
+            body.insert("files".to_string(), Value::Array(files.to_vec()));
         }
         let mut request = self
             .http
@@ -153,7 +168,7 @@ impl DeclaredTools {
                 .collect();
             request.query(&query)
         } else {
-            request.json(arguments)
+            request.json(&body)
         };
         let timed_out = || {
             ToolOutcome::error(format!(
@@ -278,6 +293,14 @@ fn declared(entry: Value) -> anyhow::Result<DeclaredTool> {
         .with_draft(Draft::Draft202012)
         .build(&parameters)
         .map_err(|e| anyhow!("'parameters' does not compile: {e}"))?;
+    if entry.accepts_files
+        && parameters
+            .get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| p.contains_key("files"))
+    {
+        bail!("a tool with 'acceptsFiles' cannot declare a parameter named 'files' (the server sets it)");
+    }
     let http = entry.http.ok_or_else(|| anyhow!("missing 'http'"))?;
     let url =
         reqwest::Url::parse(&http.url).map_err(|e| anyhow!("'http.url' is not a URL: {e}"))?;
@@ -297,6 +320,9 @@ fn declared(entry: Value) -> anyhow::Result<DeclaredTool> {
         Some("DELETE") => reqwest::Method::DELETE,
         Some(other) => bail!("'http.method' {other:?} is not one of GET, POST, PUT, PATCH, DELETE"),
     };
+    if entry.accepts_files && method == reqwest::Method::GET {
+        bail!("a tool with 'acceptsFiles' needs a method with a body (not GET)");
+    }
     let mut headers = reqwest::header::HeaderMap::new();
     for (key, value) in &http.headers {
         let key = reqwest::header::HeaderName::from_bytes(key.as_bytes())
@@ -321,6 +347,7 @@ fn declared(entry: Value) -> anyhow::Result<DeclaredTool> {
         headers,
         timeout: Duration::from_millis(timeout_ms),
         arguments,
+        accepts_files: entry.accepts_files,
     })
 }
 
@@ -351,6 +378,20 @@ mod tests {
         ] {
             let err = format!("{:#}", DeclaredTools::parse(&entry(extra)).unwrap_err());
             assert!(err.contains("entry #0 (lookup_order)"), "{err}");
+            assert!(err.contains(needle), "{err}");
+        }
+        for (text, needle) in [
+            (
+                r#"[{"name":"t","description":"d","acceptsFiles":true,"parameters":{"type":"object"},"http":{"url":"http://127.0.0.1:9/t","method":"GET"}}]"#,
+                "not GET",
+            ),
+            (
+                r#"[{"name":"t","description":"d","acceptsFiles":true,"parameters":{"type":"object","properties":{"files":{"type":"array"}}},"http":{"url":"http://127.0.0.1:9/t"}}]"#,
+                "named 'files'",
+            ),
+        ] {
+            let err = format!("{:#}", DeclaredTools::parse(text).unwrap_err());
+            assert!(err.contains("entry #0 (t)"), "{err}");
             assert!(err.contains(needle), "{err}");
         }
         let err = DeclaredTools::parse(r#"{"name":"x"}"#)

@@ -54,20 +54,32 @@ pub struct ToolSet {
     specs: Vec<ToolSpec>,
     declared: Arc<DeclaredTools>,
     knowledge: Option<(DynKnowledge, Access)>,
+    files: Vec<Value>,
 }
 
 impl ToolSet {
     /// The declared tools, plus `knowledge_search` over `knowledge` for the reader when given
     /// (a declared tool of the same name replaces the built-in one); an agent with an
-    /// allow-list keeps only the tools it enables, built-in ones included.
+    /// allow-list keeps only the tools it enables, built-in ones included. The interaction
+    /// raise tools are offered when `raise` (the client declared a rich capability) or the
+    /// agent's allow-list names them. `files` (the message's attachments) go to the declared
+    /// tools that accept files.
     pub fn new(
         declared: Arc<DeclaredTools>,
         knowledge: Option<(DynKnowledge, Access)>,
         agent: Option<&AgentDefinition>,
+        files: Vec<Value>,
+        raise: bool,
     ) -> Self {
         let mut specs = Vec::new();
         if knowledge.is_some() && declared.get(knowledge_search::NAME).is_none() {
             specs.push(knowledge_search::spec());
+        }
+        for spec in crate::runtime::interaction::tool_specs() {
+            let named = agent.is_some_and(|a| matches!(a.tool_entry(&spec.name), Some(Some(_))));
+            if (raise || named) && declared.get(&spec.name).is_none() {
+                specs.push(spec);
+            }
         }
         specs.extend(declared.tools().iter().map(|t| t.spec.clone()));
         if let Some(agent) = agent {
@@ -77,6 +89,7 @@ impl ToolSet {
             specs,
             declared,
             knowledge,
+            files,
         }
     }
 
@@ -101,10 +114,18 @@ impl ToolSet {
         })
     }
 
+    /// The interaction kind `name` raises, when it is an offered built-in raise tool (a
+    /// declared tool of the same name replaces it).
+    pub fn raises(&self, name: &str) -> Option<crate::runtime::interaction::Kind> {
+        crate::runtime::interaction::Kind::for_tool(name)
+            .filter(|_| self.declared.get(name).is_none())
+            .filter(|_| self.specs.iter().any(|s| s.name == name))
+    }
+
     /// Runs a prepared call.
     pub async fn run(&self, call: Prepared) -> ToolOutcome {
         if let Some(tool) = self.declared.get(&call.name) {
-            return self.declared.call(tool, &call.arguments).await;
+            return self.declared.call(tool, &call.arguments, &self.files).await;
         }
         match &self.knowledge {
             Some((knowledge, access)) if call.name == knowledge_search::NAME => {
@@ -128,6 +149,13 @@ impl ToolSet {
 pub struct Prepared {
     name: String,
     arguments: Map<String, Value>,
+}
+
+impl Prepared {
+    /// The call's arguments, parsed.
+    pub fn arguments(&self) -> &Map<String, Value> {
+        &self.arguments
+    }
 }
 
 /// The call's arguments as a JSON object (an empty string means no arguments).

@@ -36,6 +36,8 @@ pub(super) async fn run(
         runtime.tools.clone(),
         has_documents.then(|| (runtime.knowledge.clone(), input.access.clone())),
         input.agent.as_ref(),
+        input.files.clone(),
+        !input.session.supports.is_empty(),
     );
     let mut usage: Option<Usage> = None;
     let max_iterations = input.max_iterations;

@@ -9,6 +9,7 @@ use super::accumulate::PendingCall;
 use super::TurnInput;
 use crate::auth::tool_gate::{self, Gate};
 use crate::protocol::{ClientError, ErrorCode};
+use crate::runtime::interaction;
 use crate::runtime::otp::StartError;
 use crate::runtime::park::{Decision, OtpOutcome};
 use crate::runtime::sink::TurnSink;
@@ -47,6 +48,19 @@ pub(super) async fn run(
             return refusal;
         }
     };
+    if let Some(kind) = tools.raises(&call.name) {
+        // Conversational by design: no approval, no verification, it only asks the user.
+        return interaction::raise(
+            runtime,
+            sink,
+            &input.session,
+            input.turn_id,
+            kind,
+            &call.arguments,
+            prepared.arguments(),
+        )
+        .await;
+    }
     let verified = input.end_user_verified.load(Ordering::Acquire);
     // Whether the call's toolCall chunk went out already (before a code was asked for).
     let mut announced = false;

@@ -1,5 +1,6 @@
 //! What the model sees before it answers: the system prompt (the agent's instructions and
-//! personality, its greeting on the first turn), the newest stored messages in order, and —
+//! personality, its greeting on the first turn, the turn's skill), the newest stored messages in
+//! order (the new one with its images), and —
 //! when the knowledge base has documents — the best chunks for the user's message as a context
 //! message just before it.
 
@@ -35,6 +36,12 @@ fn system_prompt(runtime: &Runtime, input: &TurnInput, first_turn: bool) -> Stri
     if let Some(step) = super::workflow::section(input) {
         sections.push(step);
     }
+    if let Some((name, recipe)) = &input.skill {
+        sections.push(format!(
+            "<Skill name=\"{name}\">\nFollow this recipe for the user's next message.\n{}\n</Skill>",
+            recipe.trim()
+        ));
+    }
     sections.join("\n\n")
 }
 
@@ -69,6 +76,12 @@ pub(super) async fn history(
             MessageDirection::Outbound => Role::Assistant,
         };
         messages.push(ChatMessage::text(role, text));
+    }
+    // The images came with the user's new message, the last one stored.
+    if !input.images.is_empty() {
+        if let Some(last) = messages.iter_mut().rev().find(|m| m.role == Role::User) {
+            last.images = input.images.clone();
+        }
     }
     Ok(messages)
 }

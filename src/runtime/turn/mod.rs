@@ -20,7 +20,7 @@ use super::registry::TurnGuard;
 use super::sink::TurnSink;
 use super::Runtime;
 use crate::auth::Principal;
-use crate::llm::{Gateway, GatewayError, Usage};
+use crate::llm::{Gateway, GatewayError, ImagePart, Usage};
 use crate::protocol::{ClientError, ErrorCode, Session};
 use crate::store::acl::Access;
 use crate::store::agent::AgentDefinition;
@@ -48,6 +48,12 @@ pub struct TurnInput {
     pub principal: Principal,
     /// Whether the session's end user is verified (set when a one-time code passes mid-turn).
     pub end_user_verified: AtomicBool,
+    /// The skill of this turn: its name and recipe, added to the system prompt.
+    pub skill: Option<(String, String)>,
+    /// Images shown to the model with the user's new message.
+    pub images: Vec<ImagePart>,
+    /// Files handed to the declared tools that accept them.
+    pub files: Vec<serde_json::Value>,
 }
 
 /// What the model phase produced.

@@ -115,6 +115,7 @@ async fn list(
             owner: owner_filter(&caller),
             limit,
             offset,
+            by_activity: false,
         })
         .await
         .map_err(|e| storage_failure(&e))?;

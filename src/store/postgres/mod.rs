@@ -157,6 +157,14 @@ impl Store for PostgresStore {
         self.insert_session(new).await
     }
 
+    async fn resume_session(&self, new: NewSession) -> Result<Session, StoreError> {
+        self.insert_resumed_session(new).await
+    }
+
+    async fn latest_session(&self, conversation_id: Uuid) -> Result<Option<Session>, StoreError> {
+        self.newest_session_of(conversation_id).await
+    }
+
     async fn get_session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {
         self.session(session_id).await
     }
@@ -265,6 +273,20 @@ impl Store for PostgresStore {
 
     async fn get_conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError> {
         self.conversation(id).await
+    }
+
+    async fn rename_conversation(&self, id: Uuid, title: &str) -> Result<bool, StoreError> {
+        self.retitle_conversation(id, title).await
+    }
+
+    async fn set_contact(
+        &self,
+        session_id: Uuid,
+        name: Option<&str>,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.store_contact(session_id, name, email, phone).await
     }
 
     async fn put_otp(&self, record: &OtpRecord) -> Result<(), StoreError> {

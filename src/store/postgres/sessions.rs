@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
@@ -36,9 +37,24 @@ fn parse_direction(text: &str) -> Result<MessageDirection, StoreError> {
         .map_err(|_| StoreError::Backend(format!("bad stored direction {text:?}")))
 }
 
+/// The stored capability list (a JSON array of strings; NULL reads as none).
+fn parse_supports(text: Option<String>) -> Result<Vec<String>, StoreError> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Backend(format!("bad stored capabilities: {e}"))),
+    }
+}
+
+/// The capability list as stored (JSON text, cast to json on insert).
+fn supports_text(supports: &[String]) -> String {
+    Value::from(supports.to_vec()).to_string()
+}
+
 fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
     let status: String = row.try_get("status")?;
     Ok(Session {
+        supports: parse_supports(row.try_get("supports")?)?,
         session_id: row.try_get("id")?,
         conversation_id: row.try_get("conversation_id")?,
         organization_id: row.try_get("organization_id")?,
@@ -46,6 +62,8 @@ fn session_from_row(row: &PgRow) -> Result<Session, StoreError> {
         owner_organization_id: row.try_get("owner_org")?,
         verified_user_id: row.try_get("verified_user_id")?,
         contact_email: unescape_opt(row.try_get("contact_email")?),
+        contact_name: unescape_opt(row.try_get("contact_name")?),
+        contact_phone: unescape_opt(row.try_get("contact_phone")?),
         otp_verified_at: row.try_get("otp_verified_at")?,
         workflow_step: row.try_get("workflow_step")?,
         workflow_step_turns: Some(
@@ -93,9 +111,11 @@ fn participant_ref(row: &PgRow, prefix: &str) -> Result<Option<ParticipantRef>, 
 }
 
 const SESSION_COLUMNS: &str = "id, conversation_id, organization_id, owner_id, owner_org, \
-     verified_user_id, contact_email, otp_verified_at, workflow_step, workflow_step_turns, \
-     agent_id, agent_name, user_participant_id, agent_participant_id, thread_id, status, \
-     created_at";
+     verified_user_id, contact_email, contact_name, contact_phone, otp_verified_at, \
+     workflow_step, workflow_step_turns, agent_id, agent_name, user_participant_id, \
+     agent_participant_id, thread_id, status, created_at, \
+     (SELECT c.supports::text FROM conversations c WHERE c.id = sessions.conversation_id) \
+     AS supports";
 
 const MESSAGE_COLUMNS: &str = "id, conversation_id, organization_id, direction, text, \
      structured_response::text AS structured_response, from_participant_id, to_participant_id, \
@@ -120,13 +140,15 @@ impl PostgresStore {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO conversations (id, platform, name, organization_id, idempotency_key, \
-             metadata, created_at, updated_at) VALUES ($1, 'web', $2, $3, $4, $5::json, $6, $6)",
+             metadata, supports, created_at, updated_at) \
+             VALUES ($1, 'web', $2, $3, $4, $5::json, $6::json, $7, $7)",
         )
         .bind(new.conversation_id)
         .bind(format!("Session {}", new.session_id))
         .bind(&new.organization_id)
         .bind(new.session_id.to_string())
         .bind(metadata)
+        .bind(new.supports.as_deref().map(supports_text))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -165,6 +187,17 @@ impl PostgresStore {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        Self::insert_session_row(&mut tx, &new, now).await?;
+        tx.commit().await?;
+        Ok(Self::new_session_value(new, now))
+    }
+
+    /// Inserts the session row of `new` inside `tx`.
+    async fn insert_session_row(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        new: &NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (id, conversation_id, organization_id, owner_id, owner_org, \
              verified_user_id, contact_email, agent_id, agent_name, user_participant_id, \
@@ -177,17 +210,21 @@ impl PostgresStore {
         .bind(&new.owner_id)
         .bind(&new.owner_org)
         .bind(&new.verified_user_id)
-        .bind(&email)
+        .bind(escape_opt(new.user_email.as_deref()))
         .bind(&new.agent_id)
-        .bind(&*agent_name)
+        .bind(&*escape_nul(&new.agent_name))
         .bind(new.user_participant_id)
         .bind(new.agent_participant_id)
         .bind(new.conversation_id.to_string())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
-        Ok(Session {
+        Ok(())
+    }
+
+    /// The session `new` describes, as just stored at `now`.
+    fn new_session_value(new: NewSession, now: DateTime<Utc>) -> Session {
+        Session {
             session_id: new.session_id,
             conversation_id: new.conversation_id,
             organization_id: new.organization_id,
@@ -195,6 +232,8 @@ impl PostgresStore {
             owner_organization_id: new.owner_org,
             verified_user_id: new.verified_user_id,
             contact_email: new.user_email.clone(),
+            contact_name: None,
+            contact_phone: None,
             otp_verified_at: None,
             workflow_step: None,
             workflow_step_turns: Some(0),
@@ -204,8 +243,69 @@ impl PostgresStore {
             agent_participant_id: new.agent_participant_id,
             thread_id: new.conversation_id.to_string(),
             status: SessionStatus::Active,
+            supports: new.supports.unwrap_or_default(),
             created_at: now,
-        })
+        }
+    }
+
+    pub(super) async fn insert_resumed_session(
+        &self,
+        new: NewSession,
+    ) -> Result<Session, StoreError> {
+        let now = self.now();
+        let mut tx = self.pool.begin().await?;
+        if let Some(supports) = &new.supports {
+            sqlx::query("UPDATE conversations SET supports = $1::json WHERE id = $2")
+                .bind(supports_text(supports))
+                .bind(new.conversation_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Self::insert_session_row(&mut tx, &new, now).await?;
+        let supports: Option<String> =
+            sqlx::query_scalar("SELECT supports::text FROM conversations WHERE id = $1")
+                .bind(new.conversation_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        let mut session = Self::new_session_value(new, now);
+        session.supports = parse_supports(supports)?;
+        Ok(session)
+    }
+
+    pub(super) async fn store_contact(
+        &self,
+        session_id: Uuid,
+        name: Option<&str>,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET contact_name = COALESCE($1, contact_name), \
+             contact_email = COALESCE($2, contact_email), \
+             contact_phone = COALESCE($3, contact_phone) WHERE id = $4",
+        )
+        .bind(escape_opt(name))
+        .bind(escape_opt(email))
+        .bind(escape_opt(phone))
+        .bind(session_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn newest_session_of(
+        &self,
+        conversation_id: Uuid,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE conversation_id = $1 \
+             ORDER BY created_at DESC, seq DESC LIMIT 1"
+        ))
+        .bind(conversation_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_from_row).transpose()
     }
 
     pub(super) async fn session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {

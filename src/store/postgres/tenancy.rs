@@ -5,7 +5,7 @@ use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::PostgresStore;
+use super::{escape_nul, unescape_opt, PostgresStore};
 use crate::store::agent::AgentDefinition;
 use crate::store::{AgentRecord, ConversationQuery, ConversationRecord, StoreError};
 
@@ -22,13 +22,20 @@ fn agent_from_row(row: &PgRow) -> Result<AgentRecord, StoreError> {
     })
 }
 
-/// The conversation columns with the owner of its (first) session.
+/// The conversation columns with the owner of its (first) session, its title (the given one,
+/// else its first user message), its message count and its last activity (GREATEST skips the
+/// NULL of a conversation without messages).
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.name, c.platform, c.organization_id, \
-     c.created_at, c.updated_at, \
+     c.created_at, \
+     GREATEST(c.updated_at, (SELECT m.created_at FROM messages m \
+         WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1)) AS updated_at, \
+     COALESCE(c.title, (SELECT m.text FROM messages m WHERE m.conversation_id = c.id \
+         AND m.direction = 'inbound' ORDER BY m.seq LIMIT 1)) AS title, \
+     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count, \
      (SELECT s.owner_id FROM sessions s WHERE s.conversation_id = c.id \
-      ORDER BY s.created_at LIMIT 1) AS owner_id, \
+      ORDER BY s.created_at, s.seq LIMIT 1) AS owner_id, \
      (SELECT s.owner_org FROM sessions s WHERE s.conversation_id = c.id \
-      ORDER BY s.created_at LIMIT 1) AS owner_org \
+      ORDER BY s.created_at, s.seq LIMIT 1) AS owner_org \
      FROM conversations c";
 
 fn conversation_from_row(row: &PgRow) -> Result<ConversationRecord, StoreError> {
@@ -39,6 +46,8 @@ fn conversation_from_row(row: &PgRow) -> Result<ConversationRecord, StoreError> 
         organization_id: row.try_get("organization_id")?,
         owner_id: row.try_get("owner_id")?,
         owner_org: row.try_get("owner_org")?,
+        title: unescape_opt(row.try_get("title")?),
+        message_count: u64::try_from(row.try_get::<i64, _>("message_count")?).unwrap_or(0),
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -148,7 +157,12 @@ impl PostgresStore {
             "SELECT * FROM ({CONVERSATION_SELECT}) c \
              WHERE ($1::text IS NULL OR organization_id = $1) \
                AND ($2::text IS NULL OR (owner_id = $2 AND owner_org IS NOT DISTINCT FROM $3)) \
-             ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"
+             ORDER BY {order} DESC, id LIMIT $4 OFFSET $5",
+            order = if query.by_activity {
+                "updated_at"
+            } else {
+                "created_at"
+            }
         );
         let rows = sqlx::query(&sql)
             .bind(&query.organization_id)
@@ -176,5 +190,21 @@ impl PostgresStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    pub(super) async fn retitle_conversation(
+        &self,
+        id: Uuid,
+        title: &str,
+    ) -> Result<bool, StoreError> {
+        let changed =
+            sqlx::query("UPDATE conversations SET title = $1, updated_at = $2 WHERE id = $3")
+                .bind(&*escape_nul(title))
+                .bind(self.now())
+                .bind(id)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(changed > 0)
     }
 }

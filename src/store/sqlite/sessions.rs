@@ -44,9 +44,24 @@ fn parse_direction(text: &str) -> Result<MessageDirection, StoreError> {
         .map_err(|_| StoreError::Backend(format!("bad stored direction {text:?}")))
 }
 
+/// The stored capability list (a JSON array of strings; NULL reads as none).
+fn parse_supports(text: Option<String>) -> Result<Vec<String>, StoreError> {
+    match text {
+        None => Ok(Vec::new()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Backend(format!("bad stored capabilities: {e}"))),
+    }
+}
+
+/// The capability list as stored.
+fn supports_text(supports: &[String]) -> String {
+    Value::from(supports.to_vec()).to_string()
+}
+
 fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
     let status: String = row.try_get("status")?;
     Ok(Session {
+        supports: parse_supports(row.try_get("supports")?)?,
         session_id: parse_uuid(row.try_get("id")?)?,
         conversation_id: parse_uuid(row.try_get("conversation_id")?)?,
         organization_id: row.try_get("organization_id")?,
@@ -54,6 +69,8 @@ fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
         owner_organization_id: row.try_get("owner_org")?,
         verified_user_id: row.try_get("verified_user_id")?,
         contact_email: row.try_get("contact_email")?,
+        contact_name: row.try_get("contact_name")?,
+        contact_phone: row.try_get("contact_phone")?,
         otp_verified_at: row
             .try_get::<Option<String>, _>("otp_verified_at")?
             .as_deref()
@@ -105,8 +122,9 @@ fn participant_ref(row: &SqliteRow, prefix: &str) -> Result<Option<ParticipantRe
 }
 
 const SESSION_COLUMNS: &str = "id, conversation_id, organization_id, owner_id, owner_org, \
-     verified_user_id, contact_email, otp_verified_at, workflow_step, workflow_step_turns, agent_id, agent_name, \
-     user_participant_id, agent_participant_id, thread_id, status, created_at";
+     verified_user_id, contact_email, contact_name, contact_phone, otp_verified_at, workflow_step, workflow_step_turns, agent_id, agent_name, \
+     user_participant_id, agent_participant_id, thread_id, status, created_at, \
+     (SELECT c.supports FROM conversations c WHERE c.id = sessions.conversation_id) AS supports";
 
 const MESSAGE_COLUMNS: &str = "id, conversation_id, organization_id, direction, text, \
      structured_response, from_participant_id, to_participant_id, created_at";
@@ -123,13 +141,14 @@ impl SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO conversations (id, platform, name, organization_id, idempotency_key, \
-             metadata, created_at, updated_at) VALUES (?, 'web', ?, ?, ?, ?, ?, ?)",
+             metadata, supports, created_at, updated_at) VALUES (?, 'web', ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(new.conversation_id.to_string())
         .bind(format!("Session {}", new.session_id))
         .bind(&new.organization_id)
         .bind(new.session_id.to_string())
         .bind(metadata)
+        .bind(new.supports.as_deref().map(supports_text))
         .bind(&now_text)
         .bind(&now_text)
         .execute(&mut *tx)
@@ -165,6 +184,17 @@ impl SqliteStore {
             .bind(&now_text)
             .execute(&mut *tx)
             .await?;
+        Self::insert_session_row(&mut tx, &new, &now_text).await?;
+        tx.commit().await?;
+        Self::new_session_value(new, &now_text)
+    }
+
+    /// Inserts the session row of `new` inside `tx`.
+    async fn insert_session_row(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        new: &NewSession,
+        now_text: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (id, conversation_id, organization_id, owner_id, owner_org, \
              verified_user_id, contact_email, agent_id, agent_name, user_participant_id, \
@@ -183,10 +213,14 @@ impl SqliteStore {
         .bind(new.user_participant_id.to_string())
         .bind(new.agent_participant_id.to_string())
         .bind(new.conversation_id.to_string())
-        .bind(&now_text)
-        .execute(&mut *tx)
+        .bind(now_text)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The session `new` describes, as just stored at `now_text`.
+    fn new_session_value(new: NewSession, now_text: &str) -> Result<Session, StoreError> {
         Ok(Session {
             session_id: new.session_id,
             conversation_id: new.conversation_id,
@@ -195,6 +229,8 @@ impl SqliteStore {
             owner_organization_id: new.owner_org,
             verified_user_id: new.verified_user_id,
             contact_email: new.user_email.clone(),
+            contact_name: None,
+            contact_phone: None,
             otp_verified_at: None,
             workflow_step: None,
             workflow_step_turns: Some(0),
@@ -204,8 +240,69 @@ impl SqliteStore {
             agent_participant_id: new.agent_participant_id,
             thread_id: new.conversation_id.to_string(),
             status: SessionStatus::Active,
-            created_at: parse_ts(&now_text)?,
+            supports: new.supports.unwrap_or_default(),
+            created_at: parse_ts(now_text)?,
         })
+    }
+
+    pub(super) async fn insert_resumed_session(
+        &self,
+        new: NewSession,
+    ) -> Result<Session, StoreError> {
+        let now_text = ts(self.clock.now());
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(supports) = &new.supports {
+            sqlx::query("UPDATE conversations SET supports = ? WHERE id = ?")
+                .bind(supports_text(supports))
+                .bind(new.conversation_id.to_string())
+                .execute(&mut *tx)
+                .await?;
+        }
+        Self::insert_session_row(&mut tx, &new, &now_text).await?;
+        let supports: Option<String> =
+            sqlx::query_scalar("SELECT supports FROM conversations WHERE id = ?")
+                .bind(new.conversation_id.to_string())
+                .fetch_one(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        let mut session = Self::new_session_value(new, &now_text)?;
+        session.supports = parse_supports(supports)?;
+        Ok(session)
+    }
+
+    pub(super) async fn store_contact(
+        &self,
+        session_id: Uuid,
+        name: Option<&str>,
+        email: Option<&str>,
+        phone: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET contact_name = COALESCE(?, contact_name), \
+             contact_email = COALESCE(?, contact_email), \
+             contact_phone = COALESCE(?, contact_phone) WHERE id = ?",
+        )
+        .bind(name)
+        .bind(email)
+        .bind(phone)
+        .bind(session_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn newest_session_of(
+        &self,
+        conversation_id: Uuid,
+    ) -> Result<Option<Session>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE conversation_id = ? \
+             ORDER BY created_at DESC, rowid DESC LIMIT 1"
+        ))
+        .bind(conversation_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_from_row).transpose()
     }
 
     pub(super) async fn session(&self, session_id: Uuid) -> Result<Option<Session>, StoreError> {

@@ -21,9 +21,15 @@ fn agent_from_row(row: &SqliteRow) -> Result<AgentRecord, StoreError> {
     })
 }
 
-/// The conversation columns with the owner of its (first) session.
+/// The conversation columns with the owner of its (first) session, its title (the given one,
+/// else its first user message), its message count and its last activity.
 const CONVERSATION_SELECT: &str = "SELECT c.id, c.name, c.platform, c.organization_id, \
-     c.created_at, c.updated_at, \
+     c.created_at, \
+     MAX(c.updated_at, COALESCE((SELECT m.created_at FROM messages m \
+         WHERE m.conversation_id = c.id ORDER BY m.seq DESC LIMIT 1), '')) AS updated_at, \
+     COALESCE(c.title, (SELECT m.text FROM messages m WHERE m.conversation_id = c.id \
+         AND m.direction = 'inbound' ORDER BY m.seq LIMIT 1)) AS title, \
+     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count, \
      (SELECT s.owner_id FROM sessions s WHERE s.conversation_id = c.id \
       ORDER BY s.created_at LIMIT 1) AS owner_id, \
      (SELECT s.owner_org FROM sessions s WHERE s.conversation_id = c.id \
@@ -38,6 +44,8 @@ fn conversation_from_row(row: &SqliteRow) -> Result<ConversationRecord, StoreErr
         organization_id: row.try_get("organization_id")?,
         owner_id: row.try_get("owner_id")?,
         owner_org: row.try_get("owner_org")?,
+        title: row.try_get("title")?,
+        message_count: u64::try_from(row.try_get::<i64, _>("message_count")?).unwrap_or(0),
         created_at: parse_ts(row.try_get("created_at")?)?,
         updated_at: parse_ts(row.try_get("updated_at")?)?,
     })
@@ -152,7 +160,12 @@ impl SqliteStore {
             "SELECT * FROM ({CONVERSATION_SELECT}) \
              WHERE (?1 IS NULL OR organization_id = ?1) \
                AND (?2 IS NULL OR (owner_id = ?2 AND owner_org IS ?3)) \
-             ORDER BY created_at DESC, id LIMIT ?4 OFFSET ?5"
+             ORDER BY {order} DESC, id LIMIT ?4 OFFSET ?5",
+            order = if query.by_activity {
+                "updated_at"
+            } else {
+                "created_at"
+            }
         );
         let rows = sqlx::query(&sql)
             .bind(&query.organization_id)
@@ -180,5 +193,21 @@ impl SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    pub(super) async fn retitle_conversation(
+        &self,
+        id: Uuid,
+        title: &str,
+    ) -> Result<bool, StoreError> {
+        let changed =
+            sqlx::query("UPDATE conversations SET title = ?, updated_at = ? WHERE id = ?")
+                .bind(title)
+                .bind(ts(self.clock.now()))
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(changed > 0)
     }
 }
