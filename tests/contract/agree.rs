@@ -119,7 +119,52 @@ pub async fn backends_agree(sqlite: Env, postgres: Env) {
                 m.id = uuid::Uuid::from_u128(1000 + i * 10 + j);
                 env.store.append_message(m).await.unwrap();
             }
+            // Newer clients: renames, resumes with and without capabilities, contacts.
+            if i % 2 == 0 {
+                assert!(env
+                    .store
+                    .rename_conversation(s.conversation_id, &format!("c{i}"))
+                    .await
+                    .unwrap());
+            }
+            if i >= 2 {
+                let mut again = new_session(Some("acme"), Some(("u1", Some("acme"))));
+                again.session_id = uuid::Uuid::from_u128(50 + i);
+                again.conversation_id = s.conversation_id;
+                again.user_participant_id = s.user_participant_id;
+                again.agent_participant_id = s.agent_participant_id;
+                again.supports = (i == 3).then(|| vec!["choice_chips".to_string()]);
+                let resumed = env.store.resume_session(again).await.unwrap();
+                env.store
+                    .set_contact(resumed.session_id, Some("Ada"), None, Some("+15550100"))
+                    .await
+                    .unwrap();
+            }
         }
+    }
+    for by_activity in [false, true] {
+        let query = ConversationQuery {
+            organization_id: Some("acme".into()),
+            limit: 10,
+            by_activity,
+            ..Default::default()
+        };
+        assert_eq!(
+            sqlite
+                .store
+                .list_conversations(query.clone())
+                .await
+                .unwrap(),
+            postgres.store.list_conversations(query).await.unwrap(),
+            "by_activity {by_activity}"
+        );
+    }
+    for i in 0..4u128 {
+        let conversation = uuid::Uuid::from_u128(100 + i);
+        assert_eq!(
+            sqlite.store.latest_session(conversation).await.unwrap(),
+            postgres.store.latest_session(conversation).await.unwrap()
+        );
     }
     let conversations = ConversationQuery {
         organization_id: Some("acme".into()),
