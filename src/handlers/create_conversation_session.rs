@@ -97,7 +97,7 @@ pub async fn handle(ctx: &Context, req: CreateConversationSessionRequest) -> Han
         .create_session(new)
         .await
         .map_err(|e| e.to_client("could not create the session"))?;
-    tracing::info!(connection = %ctx.connection_id, session = %session.session_id, "session created");
+    tracing::debug!(connection = %ctx.connection_id, session = %session.session_id, "session created");
     let payload = CreateConversationSessionResponse {
         session_id: session.session_id,
         conversation_id: session.conversation_id,
