@@ -5,6 +5,11 @@ use smooth_operator::config::{Command, Config};
 use smooth_operator::{ingest, server};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of the system allocator: glibc keeps the memory of closed connections in
+/// per-thread arenas, mimalloc gives freed pages back to the system.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()

@@ -151,7 +151,7 @@ pub async fn handle(ctx: &Context, req: CreateConversationSessionRequest) -> Han
         ctx.store().create_session(new).await
     };
     let session = stored.map_err(|e| e.to_client("could not create the session"))?;
-    tracing::info!(connection = %ctx.connection_id, session = %session.session_id,
+    tracing::debug!(connection = %ctx.connection_id, session = %session.session_id,
                    conversation = %session.conversation_id, resumed = previous.is_some(), "session created");
     let payload = CreateConversationSessionResponse {
         session_id: session.session_id,

@@ -25,6 +25,13 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 /// larger ones are refused by the WebSocket layer before being read.
 pub const HARD_CAP_FACTOR: usize = 4;
 
+/// The socket's read buffer, allocated up front for every connection (tungstenite's default is
+/// 128 KiB, the bulk of an idle connection's memory); larger frames grow it as they arrive.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// Bytes of encoded frames collected before they are written (a flush writes them anyway).
+pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
 /// Serves one upgraded socket until the client leaves, the server shuts down, or the client
 /// stops reading.
 pub async fn run(socket: WebSocket, state: AppState, principal: Principal, origin: Option<String>) {
@@ -146,7 +153,9 @@ async fn reject_oversize(out: &Outbound, limit: usize) {
 
 async fn handle_text(ctx: &Context, text: &str) {
     match protocol::decode(text) {
-        Ok(inbound) => handlers::dispatch(ctx, inbound).await,
+        // Boxed: the dispatch future is as large as the largest handler's, and an idle
+        // connection's task would otherwise hold that much memory for as long as it lives.
+        Ok(inbound) => Box::pin(handlers::dispatch(ctx, inbound)).await,
         Err(rejection) => {
             ctx.send(rejection.to_event()).await;
         }
@@ -163,12 +172,16 @@ fn is_too_large(error: axum::Error) -> bool {
     )
 }
 
+/// Events written to the socket before one flush, at most: a burst of ready events (tokens of
+/// several turns) costs one write system call instead of one each.
+const WRITE_BATCH: usize = 64;
+
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
     mut rx: mpsc::Receiver<Outgoing>,
     closing: tokio_util::sync::CancellationToken,
 ) {
-    loop {
+    'writing: loop {
         let item = tokio::select! {
             biased;
             item = rx.recv() => item,
@@ -177,18 +190,28 @@ async fn write_loop(
                 rx.try_recv().ok()
             }
         };
-        let Some(item) = item else { break };
-        match item {
-            Outgoing::Event(event) => {
-                let text = protocol::encode(&event);
-                if sink.send(Message::Text(text.into())).await.is_err() {
-                    break;
+        let Some(mut item) = item else { break };
+        // Everything that is ready goes out with one flush.
+        for _ in 0..WRITE_BATCH {
+            match item {
+                Outgoing::Event(event) => {
+                    let text = protocol::encode(&event);
+                    if sink.feed(Message::Text(text.into())).await.is_err() {
+                        break 'writing;
+                    }
+                }
+                Outgoing::Close(frame) => {
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break 'writing;
                 }
             }
-            Outgoing::Close(frame) => {
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
+            match rx.try_recv() {
+                Ok(next) => item = next,
+                Err(_) => break,
             }
+        }
+        if sink.flush().await.is_err() {
+            break;
         }
     }
     let _ = sink.close().await;

@@ -115,6 +115,8 @@ async fn ws_upgrade(
         .saturating_mul(connection::HARD_CAP_FACTOR);
     ws.max_message_size(limit)
         .max_frame_size(limit)
+        .read_buffer_size(connection::READ_BUFFER_BYTES)
+        .write_buffer_size(connection::WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let tracker = state.connections.clone();
             tracker.track_future(connection::run(socket, state, principal, origin))

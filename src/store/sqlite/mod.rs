@@ -2,6 +2,7 @@
 //! Conversations live in [`sessions`], knowledge in [`knowledge`]; the [`Store`] impl here only
 //! forwards to them.
 
+mod batch;
 mod knowledge;
 mod sessions;
 mod tenancy;
@@ -31,6 +32,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Where `createdAt` / `updatedAt` come from.
     clock: DynClock,
+    /// The group-commit writer for sessions and messages.
+    writer: batch::Writer,
 }
 
 impl SqliteStore {
@@ -72,6 +75,7 @@ impl SqliteStore {
     async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(Self {
+            writer: batch::Writer::start(pool.clone()),
             pool,
             clock: clock::system(),
         })

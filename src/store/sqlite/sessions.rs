@@ -4,10 +4,11 @@
 use std::str::FromStr;
 
 use serde_json::{Map, Value};
-use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 use uuid::Uuid;
 
+use super::batch::Write;
 use super::{parse_ts, ts, SqliteStore};
 use crate::protocol::{
     ConversationMessage, ConversationMessageContent, Message, MessageContent, MessageDirection,
@@ -131,70 +132,27 @@ const MESSAGE_COLUMNS: &str = "id, conversation_id, organization_id, direction, 
 
 impl SqliteStore {
     pub(super) async fn insert_session(&self, new: NewSession) -> Result<Session, StoreError> {
-        let now = self.clock.now();
-        let now_text = ts(now);
-        let metadata = if new.metadata.is_empty() {
-            None
-        } else {
-            Some(Value::Object(new.metadata.clone()).to_string())
+        let now_text = ts(self.clock.now());
+        // Committed together with whatever else is being written right now (group commit).
+        let written = self
+            .writer
+            .write(Write::Session {
+                new: Box::new(new),
+                at: now_text.clone(),
+            })
+            .await?;
+        let Write::Session { new, .. } = written else {
+            unreachable!("the writer hands back what it was given")
         };
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO conversations (id, platform, name, organization_id, idempotency_key, \
-             metadata, supports, created_at, updated_at) VALUES (?, 'web', ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(new.conversation_id.to_string())
-        .bind(format!("Session {}", new.session_id))
-        .bind(&new.organization_id)
-        .bind(new.session_id.to_string())
-        .bind(metadata)
-        .bind(new.supports.as_deref().map(supports_text))
-        .bind(&now_text)
-        .bind(&now_text)
-        .execute(&mut *tx)
-        .await?;
-        let insert_participant = "INSERT INTO participants (id, conversation_id, organization_id, \
-             kind, name, external_id, internal_id, email, browser_fingerprint, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-        // The user's external id: the signed-in user, else the user a widget vouched for.
-        let external_id = new.owner_id.as_ref().or(new.verified_user_id.as_ref());
-        sqlx::query(insert_participant)
-            .bind(new.user_participant_id.to_string())
-            .bind(new.conversation_id.to_string())
-            .bind(&new.organization_id)
-            .bind("user")
-            .bind(&new.user_name)
-            .bind(external_id)
-            .bind(None::<String>)
-            .bind(&new.user_email)
-            .bind(&new.browser_fingerprint)
-            .bind(&now_text)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(insert_participant)
-            .bind(new.agent_participant_id.to_string())
-            .bind(new.conversation_id.to_string())
-            .bind(&new.organization_id)
-            .bind("ai-agent")
-            .bind(&new.agent_name)
-            .bind(None::<String>)
-            .bind(&new.agent_id)
-            .bind(None::<String>)
-            .bind(None::<String>)
-            .bind(&now_text)
-            .execute(&mut *tx)
-            .await?;
-        Self::insert_session_row(&mut tx, &new, &now_text).await?;
-        tx.commit().await?;
-        Self::new_session_value(new, &now_text)
+        Self::new_session_value(*new, &now_text)
     }
 
-    /// Inserts the session row of `new` inside `tx`.
+    /// Inserts the session row of `new` on `conn` (inside the caller's transaction).
     async fn insert_session_row(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        conn: &mut SqliteConnection,
         new: &NewSession,
         now_text: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), sqlx::Error> {
         sqlx::query(
             "INSERT INTO sessions (id, conversation_id, organization_id, owner_id, owner_org, \
              verified_user_id, contact_email, agent_id, agent_name, user_participant_id, \
@@ -214,7 +172,7 @@ impl SqliteStore {
         .bind(new.agent_participant_id.to_string())
         .bind(new.conversation_id.to_string())
         .bind(now_text)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }
@@ -316,27 +274,19 @@ impl SqliteStore {
     }
 
     pub(super) async fn insert_message(&self, message: NewMessage) -> Result<Message, StoreError> {
-        let created_at = ts(self.clock.now());
-        let structured = message
-            .structured_response
-            .as_ref()
-            .map(|m| Value::Object(m.clone()).to_string());
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, organization_id, direction, text, \
-             structured_response, from_participant_id, to_participant_id, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(message.id.to_string())
-        .bind(message.conversation_id.to_string())
-        .bind(&message.organization_id)
-        .bind(direction_text(message.direction))
-        .bind(&message.text)
-        .bind(structured)
-        .bind(message.from_participant_id.map(|id| id.to_string()))
-        .bind(message.to_participant_id.map(|id| id.to_string()))
-        .bind(&created_at)
-        .execute(&self.pool)
-        .await?;
+        let at = ts(self.clock.now());
+        let created_at = parse_ts(&at)?;
+        let written = self
+            .writer
+            .write(Write::Message {
+                message: Box::new(message),
+                at,
+            })
+            .await?;
+        let Write::Message { message, .. } = written else {
+            unreachable!("the writer hands back what it was given")
+        };
+        let message = *message;
         Ok(Message {
             id: message.id,
             conversation_id: message.conversation_id,
@@ -348,7 +298,7 @@ impl SqliteStore {
             },
             from_participant_id: message.from_participant_id,
             to_participant_id: message.to_participant_id,
-            created_at: parse_ts(&created_at)?,
+            created_at,
         })
     }
 
@@ -423,4 +373,85 @@ impl SqliteStore {
         .await?;
         rows.iter().map(message_from_row).collect()
     }
+}
+
+/// Inserts a new session with its conversation and both participants, inside the writer's
+/// transaction.
+pub(super) async fn write_session(
+    conn: &mut SqliteConnection,
+    new: &NewSession,
+    now_text: &str,
+) -> Result<(), sqlx::Error> {
+    let metadata = if new.metadata.is_empty() {
+        None
+    } else {
+        Some(Value::Object(new.metadata.clone()).to_string())
+    };
+    sqlx::query(
+        "INSERT INTO conversations (id, platform, name, organization_id, idempotency_key, \
+         metadata, supports, created_at, updated_at) VALUES (?, 'web', ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(new.conversation_id.to_string())
+    .bind(format!("Session {}", new.session_id))
+    .bind(&new.organization_id)
+    .bind(new.session_id.to_string())
+    .bind(metadata)
+    .bind(new.supports.as_deref().map(supports_text))
+    .bind(now_text)
+    .bind(now_text)
+    .execute(&mut *conn)
+    .await?;
+    // The user's external id: the signed-in user, else the user a widget vouched for.
+    let external_id = new.owner_id.as_ref().or(new.verified_user_id.as_ref());
+    sqlx::query(
+        "INSERT INTO participants (id, conversation_id, organization_id, kind, name, \
+         external_id, internal_id, email, browser_fingerprint, created_at) \
+         VALUES (?, ?, ?, 'user', ?, ?, NULL, ?, ?, ?), (?, ?, ?, 'ai-agent', ?, NULL, ?, NULL, NULL, ?)",
+    )
+    .bind(new.user_participant_id.to_string())
+    .bind(new.conversation_id.to_string())
+    .bind(&new.organization_id)
+    .bind(&new.user_name)
+    .bind(external_id)
+    .bind(&new.user_email)
+    .bind(&new.browser_fingerprint)
+    .bind(now_text)
+    .bind(new.agent_participant_id.to_string())
+    .bind(new.conversation_id.to_string())
+    .bind(&new.organization_id)
+    .bind(&new.agent_name)
+    .bind(&new.agent_id)
+    .bind(now_text)
+    .execute(&mut *conn)
+    .await?;
+    SqliteStore::insert_session_row(conn, new, now_text).await
+}
+
+/// Inserts one message, inside the writer's transaction.
+pub(super) async fn write_message(
+    conn: &mut SqliteConnection,
+    message: &NewMessage,
+    created_at: &str,
+) -> Result<(), sqlx::Error> {
+    let structured = message
+        .structured_response
+        .as_ref()
+        .map(|m| Value::Object(m.clone()).to_string());
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, organization_id, direction, text, \
+         structured_response, from_participant_id, to_participant_id, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(message.id.to_string())
+    .bind(message.conversation_id.to_string())
+    .bind(&message.organization_id)
+    .bind(direction_text(message.direction))
+    .bind(&message.text)
+    .bind(structured)
+    .bind(message.from_participant_id.map(|id| id.to_string()))
+    .bind(message.to_participant_id.map(|id| id.to_string()))
+    .bind(created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
