@@ -397,7 +397,7 @@ fn real_spec_every_file_becomes_a_frame_and_a_spec_files_entry() {
     if manifest_dir().join("spec/envelope.schema.json").exists() {
         expected_paths.push("envelope.schema.json".to_string());
     }
-    for folder in ["actions", "events", "domain"] {
+    for folder in ["actions", "events", "domain", "interactions"] {
         for stem in spec_stems(folder) {
             expected_paths.push(format!("{folder}/{stem}.schema.json"));
         }
