@@ -309,9 +309,10 @@ fn resolve(
     }
     type_name(target, def).ok_or_else(|| match target.kind {
         SpecKind::Envelope => unresolvable("the envelope is validation-only"),
-        _ => unresolvable(
-            "an action or interaction file root is not a type; point at #/$defs/<Name>",
-        ),
+        SpecKind::Interaction => {
+            unresolvable("an interaction file root is not a type; point at #/$defs/<Name>")
+        }
+        _ => unresolvable("an action file root is not a type; point at #/$defs/<Name>"),
     })
 }
 
