@@ -106,7 +106,9 @@ fn sse_body() -> String {
         let chunk = json!({"choices":[{"index":0,"delta":{"content":format!("t{i} ")},"finish_reason":null}]});
         body.push_str(&format!("data: {chunk}\n\n"));
     }
-    body.push_str("data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n");
+    body.push_str(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    );
     body.push_str(&format!(
         "data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":10,\"completion_tokens\":{DELTAS}}}}}\n\n"
     ));
@@ -207,7 +209,10 @@ impl Server {
             .env("SMOOAI_GATEWAY_URL", gateway)
             .env("SMOOTH_AGENT_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("SMOOTH_AGENT_KEEPALIVE_SECS", "3600")
-            .env("RUST_LOG", std::env::var("LOAD_RUST_LOG").unwrap_or("info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("LOAD_RUST_LOG").unwrap_or("info".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -217,7 +222,10 @@ impl Server {
         let stdout = child.stdout.take().expect("server stdout");
         let stderr = child.stderr.take().expect("server stderr");
         for (stream, tx) in [
-            (Box::new(stdout) as Box<dyn std::io::Read + Send>, Some(url_tx)),
+            (
+                Box::new(stdout) as Box<dyn std::io::Read + Send>,
+                Some(url_tx),
+            ),
             (Box::new(stderr), None),
         ] {
             let lines = log_lines.clone();
@@ -271,8 +279,8 @@ impl Server {
         let after = &stat[stat.rfind(')').expect("comm") + 2..];
         let fields: Vec<&str> = after.split_whitespace().collect();
         // Fields 14 and 15 of stat(5), counted from the state (field 3) at index 0.
-        let ticks: u64 = fields[11].parse::<u64>().expect("utime")
-            + fields[12].parse::<u64>().expect("stime");
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
         // SAFETY: sysconf has no preconditions.
         let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
         Duration::from_micros(ticks * 1_000_000 / per_sec)
@@ -489,12 +497,7 @@ async fn creates(server: &Server, scale: Scale) -> Row {
     let n = latencies.len() as u64;
     // Sessions finished in the first and in the last whole second of the run.
     let secs = wall.as_secs().max(1);
-    let in_second = |s: u64| {
-        finished
-            .iter()
-            .filter(|t| t.as_secs() == s)
-            .count()
-    };
+    let in_second = |s: u64| finished.iter().filter(|t| t.as_secs() == s).count();
     let (first, last) = (in_second(0), in_second(secs.saturating_sub(1)));
     Row {
         workload: "create_conversation_session, 16 connections".into(),
@@ -736,7 +739,11 @@ async fn growth_retrieval(server: &Server, scale: Scale) -> Vec<Row> {
             });
             for response in futures_util::future::join_all(posts).await {
                 let response = response.expect("ingest");
-                assert!(response.status().is_success(), "ingest: {}", response.status());
+                assert!(
+                    response.status().is_success(),
+                    "ingest: {}",
+                    response.status()
+                );
             }
         }
         let ingest = ingest_started.elapsed();
@@ -757,7 +764,11 @@ async fn growth_retrieval(server: &Server, scale: Scale) -> Vec<Row> {
                 .send()
                 .await
                 .expect("search");
-            assert!(response.status().is_success(), "search: {}", response.status());
+            assert!(
+                response.status().is_success(),
+                "search: {}",
+                response.status()
+            );
             response.bytes().await.expect("search body");
             latencies.push(started.elapsed());
         }
@@ -864,9 +875,8 @@ fn main() {
     for row in &rows {
         row.print();
     }
-    let path = std::env::var("LOAD_BENCH_JSON").unwrap_or_else(|_| {
-        format!("{}/target/load-bench.json", env!("CARGO_MANIFEST_DIR"))
-    });
+    let path = std::env::var("LOAD_BENCH_JSON")
+        .unwrap_or_else(|_| format!("{}/target/load-bench.json", env!("CARGO_MANIFEST_DIR")));
     let report = json!({
         "mode": if scale.full { "full" } else { "smoke" },
         "loadAverage": load_average(),

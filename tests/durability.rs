@@ -17,9 +17,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Starts the server binary on `db`; returns the process and its WebSocket URL.
 fn start_binary(db: &std::path::Path, gateway: &str) -> (Child, String) {
@@ -72,7 +71,11 @@ async fn client(url: String, client: usize, acked: Acked) {
     for round in 0.. {
         let create = json!({"action": "create_conversation_session", "agentId": "durable",
                             "requestId": format!("c{client}-{round}")});
-        if ws.send(Message::Text(create.to_string().into())).await.is_err() {
+        if ws
+            .send(Message::Text(create.to_string().into()))
+            .await
+            .is_err()
+        {
             return;
         }
         let Some(ack) = next_event(&mut ws).await else {
@@ -85,7 +88,11 @@ async fn client(url: String, client: usize, acked: Acked) {
             let text = format!("message {n} of client {client} round {round}");
             let frame = json!({"action": "send_message", "requestId": format!("m{n}"),
                                "sessionId": session, "message": text, "stream": false});
-            if ws.send(Message::Text(frame.to_string().into())).await.is_err() {
+            if ws
+                .send(Message::Text(frame.to_string().into()))
+                .await
+                .is_err()
+            {
                 return;
             }
             // The 202 is the acknowledgement; then wait for the turn to end.
@@ -148,7 +155,9 @@ async fn acknowledged_sessions_and_messages_survive_kill_9() {
     let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
     for (session, texts) in &acked {
         let get = json!({"action": "get_session", "requestId": "g", "sessionId": session});
-        ws.send(Message::Text(get.to_string().into())).await.unwrap();
+        ws.send(Message::Text(get.to_string().into()))
+            .await
+            .unwrap();
         let answer = next_event(&mut ws).await.unwrap();
         assert_eq!(
             answer["type"], "immediate_response",
@@ -156,7 +165,9 @@ async fn acknowledged_sessions_and_messages_survive_kill_9() {
         );
         let list = json!({"action": "get_conversation_messages", "requestId": "l",
                           "sessionId": session, "limit": 100});
-        ws.send(Message::Text(list.to_string().into())).await.unwrap();
+        ws.send(Message::Text(list.to_string().into()))
+            .await
+            .unwrap();
         let page = next_event(&mut ws).await.unwrap();
         assert_eq!(page["type"], "immediate_response", "{page}");
         let stored: Vec<&str> = page["data"]["messages"]
