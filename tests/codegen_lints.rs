@@ -419,7 +419,7 @@ fn unresolvable_ref_shapes_are_rejected() {
         ),
         (
             json!("../actions/other.schema.json"),
-            "an action or interaction file root is not a type",
+            "an action file root is not a type",
         ),
         (
             json!("../envelope.schema.json#/$defs/EventEnvelope"),
