@@ -176,11 +176,14 @@ fn is_too_large(error: axum::Error) -> bool {
 /// several turns) costs one write system call instead of one each.
 const WRITE_BATCH: usize = 64;
 
-async fn write_loop(
-    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+/// Drains the queue onto `sink`: every event that is ready is written, then one flush.
+async fn write_loop<S>(
+    mut sink: S,
     mut rx: mpsc::Receiver<Outgoing>,
     closing: tokio_util::sync::CancellationToken,
-) {
+) where
+    S: futures_util::Sink<Message> + Unpin,
+{
     'writing: loop {
         let item = tokio::select! {
             biased;
@@ -191,8 +194,10 @@ async fn write_loop(
             }
         };
         let Some(mut item) = item else { break };
-        // Everything that is ready goes out with one flush.
-        for _ in 0..WRITE_BATCH {
+        // Everything that is ready goes out with one flush; an item is taken off the queue only
+        // when it will be written in this batch (none is ever dropped between batches).
+        let mut written = 0;
+        loop {
             match item {
                 Outgoing::Event(event) => {
                     let text = protocol::encode(&event);
@@ -205,6 +210,10 @@ async fn write_loop(
                     break 'writing;
                 }
             }
+            written += 1;
+            if written == WRITE_BATCH {
+                break;
+            }
             match rx.try_recv() {
                 Ok(next) => item = next,
                 Err(_) => break,
@@ -215,4 +224,35 @@ async fn write_loop(
         }
     }
     let _ = sink.close().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_backlog_longer_than_a_batch_is_written_whole_and_in_order() {
+        let (tx, rx) = mpsc::channel(1024);
+        for i in 0..(3 * WRITE_BATCH + 5) {
+            let event = events::error(Some(format!("r{i}")), ErrorCode::ValidationError, "x");
+            tx.send(Outgoing::Event(Box::new(event))).await.unwrap();
+        }
+        drop(tx);
+        let mut written: Vec<Message> = Vec::new();
+        write_loop(&mut written, rx, tokio_util::sync::CancellationToken::new()).await;
+        let ids: Vec<String> = written
+            .into_iter()
+            .map(|m| match m {
+                Message::Text(t) => {
+                    let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap();
+                    v["requestId"].as_str().unwrap().to_string()
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        let expected: Vec<String> = (0..(3 * WRITE_BATCH + 5))
+            .map(|i| format!("r{i}"))
+            .collect();
+        assert_eq!(ids, expected);
+    }
 }
