@@ -10,6 +10,7 @@
 pub mod acl;
 pub mod agent;
 pub mod clock;
+mod codec;
 mod open;
 pub mod postgres;
 mod records;

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
 use uuid::Uuid;
@@ -11,8 +11,11 @@ use uuid::Uuid;
 use super::batch::Write;
 use super::{parse_ts, ts, SqliteStore};
 use crate::protocol::{
-    ConversationMessage, ConversationMessageContent, Message, MessageContent, MessageDirection,
-    ParticipantRef, Session, SessionStatus,
+    ConversationMessage, ConversationMessageContent, Message, MessageContent, ParticipantRef,
+    Session, SessionStatus,
+};
+use crate::store::codec::{
+    direction_text, parse_direction, parse_object, parse_supports, supports_text,
 };
 use crate::store::{MessagePage, NewMessage, NewSession, PageRequest, StoreError};
 
@@ -22,41 +25,6 @@ pub(super) fn parse_uuid(text: &str) -> Result<Uuid, StoreError> {
 
 fn opt_uuid(text: Option<String>) -> Result<Option<Uuid>, StoreError> {
     text.as_deref().map(parse_uuid).transpose()
-}
-
-fn parse_object(text: Option<String>) -> Result<Option<Map<String, Value>>, StoreError> {
-    match text {
-        None => Ok(None),
-        Some(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| StoreError::Backend(format!("bad stored JSON: {e}"))),
-    }
-}
-
-fn direction_text(direction: MessageDirection) -> &'static str {
-    match direction {
-        MessageDirection::Inbound => "inbound",
-        MessageDirection::Outbound => "outbound",
-    }
-}
-
-fn parse_direction(text: &str) -> Result<MessageDirection, StoreError> {
-    MessageDirection::from_str(text)
-        .map_err(|_| StoreError::Backend(format!("bad stored direction {text:?}")))
-}
-
-/// The stored capability list (a JSON array of strings; NULL reads as none).
-fn parse_supports(text: Option<String>) -> Result<Vec<String>, StoreError> {
-    match text {
-        None => Ok(Vec::new()),
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| StoreError::Backend(format!("bad stored capabilities: {e}"))),
-    }
-}
-
-/// The capability list as stored.
-fn supports_text(supports: &[String]) -> String {
-    Value::from(supports.to_vec()).to_string()
 }
 
 fn session_from_row(row: &SqliteRow) -> Result<Session, StoreError> {
