@@ -3176,6 +3176,11 @@ pub struct SendMessageResponse {
     ///Knowledge sources behind the answer; absent when there are none.
     #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
     pub citations: ::std::vec::Vec<Citation>,
+    ///An instruction for the client produced during the turn (by a tool), opaque to the protocol; the last one produced wins. A host form clients may act on is {"type": "send_file", "files": [{"name", "mimeType"?, "url"}]}. Absent when the turn produced none.
+    #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+    pub directive: ::std::option::Option<
+        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+    >,
     ///Why a human should take over, when needsEscalation is true.
     #[serde(
         rename = "escalationReason",
@@ -3466,6 +3471,29 @@ impl<'de> ::serde::Deserialize<'de> for StreamChunkToolResultResult {
                 <D::Error as ::serde::de::Error>::custom(e.to_string())
             })
     }
+}
+///One piece of a short line saying what the agent is about to do, written by a fast side model while the main answer is being prepared. Shown only until the answer starts; never stored and never part of the reply. Sent only when the server has a preamble model configured.
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StreamPreambleEvent {
+    pub data: StreamPreambleEventData,
+    ///The turn's send_message requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+    ///Server clock at emission, in Unix epoch milliseconds.
+    pub timestamp: u64,
+    ///The text piece; never empty.
+    pub token: ::std::string::String,
+}
+///`StreamPreambleEventData`
+#[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct StreamPreambleEventData {
+    ///Same as the top-level requestId.
+    #[serde(rename = "requestId")]
+    pub request_id: ::std::string::String,
+    ///Same as the top-level token.
+    pub token: ::std::string::String,
 }
 ///One piece of the model's reasoning, shown as thinking; never part of the reply.
 #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -4087,6 +4115,9 @@ pub enum Event {
     ///Progress of a turn step other than text: a tool call starting (rawResponse.toolCall) or finishing (rawResponse.toolResult). node names the tool.
     #[serde(rename = "stream_chunk")]
     StreamChunk(StreamChunkEvent),
+    ///One piece of a short line saying what the agent is about to do, written by a fast side model while the main answer is being prepared. Shown only until the answer starts; never stored and never part of the reply. Sent only when the server has a preamble model configured.
+    #[serde(rename = "stream_preamble")]
+    StreamPreamble(StreamPreambleEvent),
     ///One piece of the model's reasoning, shown as thinking; never part of the reply.
     #[serde(rename = "stream_reasoning")]
     StreamReasoning(StreamReasoningEvent),
@@ -4113,6 +4144,7 @@ impl Event {
         "otp_verified",
         "pong",
         "stream_chunk",
+        "stream_preamble",
         "stream_reasoning",
         "stream_token",
         "write_confirmation_required",
@@ -4133,6 +4165,7 @@ impl Event {
             Self::OtpVerified(_) => "otp_verified",
             Self::Pong(_) => "pong",
             Self::StreamChunk(_) => "stream_chunk",
+            Self::StreamPreamble(_) => "stream_preamble",
             Self::StreamReasoning(_) => "stream_reasoning",
             Self::StreamToken(_) => "stream_token",
             Self::WriteConfirmationRequired(_) => "write_confirmation_required",
@@ -4239,6 +4272,12 @@ impl Event {
                         .map(Self::StreamChunk),
                 )
             }
+            "stream_preamble" => {
+                ::std::option::Option::Some(
+                    ::serde_path_to_error::deserialize::<_, StreamPreambleEvent>(payload)
+                        .map(Self::StreamPreamble),
+                )
+            }
             "stream_reasoning" => {
                 ::std::option::Option::Some(
                     ::serde_path_to_error::deserialize::<
@@ -4332,6 +4371,11 @@ impl ::std::convert::From<StreamChunkEvent> for Event {
         Self::StreamChunk(value)
     }
 }
+impl ::std::convert::From<StreamPreambleEvent> for Event {
+    fn from(value: StreamPreambleEvent) -> Self {
+        Self::StreamPreamble(value)
+    }
+}
 impl ::std::convert::From<StreamReasoningEvent> for Event {
     fn from(value: StreamReasoningEvent) -> Self {
         Self::StreamReasoning(value)
@@ -4387,7 +4431,7 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     ),
     (
         "actions/send-message.schema.json",
-        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/send-message.schema.json\",\n  \"title\": \"send_message\",\n  \"description\": \"Sends the user's message and runs one agent turn: an immediate_response 202 acknowledges it, the reply streams as stream_token events (stream_reasoning for model reasoning, stream_chunk for tool activity), and eventual_response (or a terminal error or cancelled) ends it. One turn runs per session at a time.\",\n  \"x-error-codes\": [\n    \"VALIDATION_ERROR\",\n    \"SESSION_NOT_FOUND\",\n    \"SKILL_NOT_FOUND\",\n    \"LLM_UNAVAILABLE\",\n    \"TURN_IN_PROGRESS\",\n    \"OVERLOADED\",\n    \"STORAGE_ERROR\",\n    \"AGENT_ERROR\",\n    \"OTP_SEND_FAILED\"\n  ],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"One user message for a session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"action\",\n        \"requestId\",\n        \"sessionId\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"action\": {\n          \"const\": \"send_message\"\n        },\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Required: every event of the turn carries it.\"\n        },\n        \"sessionId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"The session to talk in.\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"minLength\": 1,\n          \"maxLength\": 10000,\n          \"description\": \"The user's text; must contain a non-whitespace character.\"\n        },\n        \"stream\": {\n          \"type\": \"boolean\",\n          \"default\": true,\n          \"description\": \"false: send only the 202 acknowledgement and the final eventual_response, no stream events.\"\n        },\n        \"model\": {\n          \"type\": \"string\",\n          \"maxLength\": 256,\n          \"description\": \"Gateway model id to use for this turn only; blank means the configured model.\"\n        },\n        \"skill\": {\n          \"type\": \"string\",\n          \"pattern\": \"^[A-Za-z0-9_-]{1,128}$\",\n          \"description\": \"A skill (a Markdown recipe '<skill>.md' in the server's skills folder) added to the system prompt for this turn; an unknown one is SKILL_NOT_FOUND and the turn does not run.\"\n        },\n        \"images\": {\n          \"type\": \"array\",\n          \"items\": {\n            \"$ref\": \"#/$defs/Image\"\n          },\n          \"description\": \"Images the model sees with the message (this turn only). Only https: and data:image/ URLs within the size caps are used; other entries are ignored.\"\n        },\n        \"files\": {\n          \"type\": \"array\",\n          \"items\": {\n            \"$ref\": \"#/$defs/File\"\n          },\n          \"description\": \"Files handed to the declared tools that accept files (in their call body); never shown to the model.\"\n        }\n      }\n    },\n    \"Image\": {\n      \"description\": \"An image attached to a message.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"url\"\n      ],\n      \"properties\": {\n        \"url\": {\n          \"type\": \"string\",\n          \"description\": \"An https: URL or a data:image/…;base64 URL.\"\n        },\n        \"detail\": {\n          \"type\": \"string\",\n          \"enum\": [\n            \"low\",\n            \"high\",\n            \"auto\"\n          ],\n          \"description\": \"How closely the model should look (OpenAI image detail); the gateway's default when absent.\"\n        }\n      }\n    },\n    \"File\": {\n      \"description\": \"A file attached to a message, for tools.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"name\",\n        \"url\"\n      ],\n      \"properties\": {\n        \"name\": {\n          \"type\": \"string\",\n          \"minLength\": 1,\n          \"maxLength\": 255,\n          \"description\": \"The file's name.\"\n        },\n        \"mimeType\": {\n          \"type\": \"string\",\n          \"maxLength\": 255,\n          \"description\": \"Its media type, when known.\"\n        },\n        \"url\": {\n          \"type\": \"string\",\n          \"description\": \"Where a tool can fetch it.\"\n        }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The outcome of a turn, carried in eventual_response at data.data.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"messageId\",\n        \"response\",\n        \"needsEscalation\"\n      ],\n      \"properties\": {\n        \"messageId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"Id of the stored agent reply.\"\n        },\n        \"response\": {\n          \"$ref\": \"../domain/general-agent-response.schema.json\"\n        },\n        \"needsEscalation\": {\n          \"type\": \"boolean\",\n          \"description\": \"Whether a human should take over.\"\n        },\n        \"escalationReason\": {\n          \"type\": \"string\",\n          \"description\": \"Why a human should take over, when needsEscalation is true.\"\n        },\n        \"usage\": {\n          \"$ref\": \"../domain/usage.schema.json\"\n        },\n        \"citations\": {\n          \"type\": \"array\",\n          \"minItems\": 1,\n          \"maxItems\": 8,\n          \"items\": {\n            \"$ref\": \"../domain/citation.schema.json\"\n          },\n          \"description\": \"Knowledge sources behind the answer; absent when there are none.\"\n        }\n      }\n    }\n  }\n}\n",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/actions/send-message.schema.json\",\n  \"title\": \"send_message\",\n  \"description\": \"Sends the user's message and runs one agent turn: an immediate_response 202 acknowledges it, the reply streams as stream_token events (stream_reasoning for model reasoning, stream_chunk for tool activity), and eventual_response (or a terminal error or cancelled) ends it. One turn runs per session at a time.\",\n  \"x-error-codes\": [\n    \"VALIDATION_ERROR\",\n    \"SESSION_NOT_FOUND\",\n    \"SKILL_NOT_FOUND\",\n    \"LLM_UNAVAILABLE\",\n    \"TURN_IN_PROGRESS\",\n    \"OVERLOADED\",\n    \"STORAGE_ERROR\",\n    \"AGENT_ERROR\",\n    \"OTP_SEND_FAILED\"\n  ],\n  \"$defs\": {\n    \"Request\": {\n      \"description\": \"One user message for a session.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"action\",\n        \"requestId\",\n        \"sessionId\",\n        \"message\"\n      ],\n      \"properties\": {\n        \"action\": {\n          \"const\": \"send_message\"\n        },\n        \"requestId\": {\n          \"type\": \"string\",\n          \"description\": \"Required: every event of the turn carries it.\"\n        },\n        \"sessionId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"The session to talk in.\"\n        },\n        \"message\": {\n          \"type\": \"string\",\n          \"minLength\": 1,\n          \"maxLength\": 10000,\n          \"description\": \"The user's text; must contain a non-whitespace character.\"\n        },\n        \"stream\": {\n          \"type\": \"boolean\",\n          \"default\": true,\n          \"description\": \"false: send only the 202 acknowledgement and the final eventual_response, no stream events.\"\n        },\n        \"model\": {\n          \"type\": \"string\",\n          \"maxLength\": 256,\n          \"description\": \"Gateway model id to use for this turn only; blank means the configured model.\"\n        },\n        \"skill\": {\n          \"type\": \"string\",\n          \"pattern\": \"^[A-Za-z0-9_-]{1,128}$\",\n          \"description\": \"A skill (a Markdown recipe '<skill>.md' in the server's skills folder) added to the system prompt for this turn; an unknown one is SKILL_NOT_FOUND and the turn does not run.\"\n        },\n        \"images\": {\n          \"type\": \"array\",\n          \"items\": {\n            \"$ref\": \"#/$defs/Image\"\n          },\n          \"description\": \"Images the model sees with the message (this turn only). Only https: and data:image/ URLs within the size caps are used; other entries are ignored.\"\n        },\n        \"files\": {\n          \"type\": \"array\",\n          \"items\": {\n            \"$ref\": \"#/$defs/File\"\n          },\n          \"description\": \"Files handed to the declared tools that accept files (in their call body); never shown to the model.\"\n        }\n      }\n    },\n    \"Image\": {\n      \"description\": \"An image attached to a message.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"url\"\n      ],\n      \"properties\": {\n        \"url\": {\n          \"type\": \"string\",\n          \"description\": \"An https: URL or a data:image/…;base64 URL.\"\n        },\n        \"detail\": {\n          \"type\": \"string\",\n          \"enum\": [\n            \"low\",\n            \"high\",\n            \"auto\"\n          ],\n          \"description\": \"How closely the model should look (OpenAI image detail); the gateway's default when absent.\"\n        }\n      }\n    },\n    \"File\": {\n      \"description\": \"A file attached to a message, for tools.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"name\",\n        \"url\"\n      ],\n      \"properties\": {\n        \"name\": {\n          \"type\": \"string\",\n          \"minLength\": 1,\n          \"maxLength\": 255,\n          \"description\": \"The file's name.\"\n        },\n        \"mimeType\": {\n          \"type\": \"string\",\n          \"maxLength\": 255,\n          \"description\": \"Its media type, when known.\"\n        },\n        \"url\": {\n          \"type\": \"string\",\n          \"description\": \"Where a tool can fetch it.\"\n        }\n      }\n    },\n    \"Response\": {\n      \"description\": \"The outcome of a turn, carried in eventual_response at data.data.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\n        \"messageId\",\n        \"response\",\n        \"needsEscalation\"\n      ],\n      \"properties\": {\n        \"messageId\": {\n          \"type\": \"string\",\n          \"format\": \"uuid\",\n          \"description\": \"Id of the stored agent reply.\"\n        },\n        \"response\": {\n          \"$ref\": \"../domain/general-agent-response.schema.json\"\n        },\n        \"needsEscalation\": {\n          \"type\": \"boolean\",\n          \"description\": \"Whether a human should take over.\"\n        },\n        \"escalationReason\": {\n          \"type\": \"string\",\n          \"description\": \"Why a human should take over, when needsEscalation is true.\"\n        },\n        \"usage\": {\n          \"$ref\": \"../domain/usage.schema.json\"\n        },\n        \"citations\": {\n          \"type\": \"array\",\n          \"minItems\": 1,\n          \"maxItems\": 8,\n          \"items\": {\n            \"$ref\": \"../domain/citation.schema.json\"\n          },\n          \"description\": \"Knowledge sources behind the answer; absent when there are none.\"\n        },\n        \"directive\": {\n          \"type\": [\"object\", \"null\"],\n          \"description\": \"An instruction for the client produced during the turn (by a tool), opaque to the protocol; the last one produced wins. A host form clients may act on is {\\\"type\\\": \\\"send_file\\\", \\\"files\\\": [{\\\"name\\\", \\\"mimeType\\\"?, \\\"url\\\"}]}. Absent when the turn produced none.\"\n        }\n      }\n    }\n  }\n}\n",
     ),
     (
         "actions/submit-interaction.schema.json",
@@ -4448,6 +4492,10 @@ pub const SPEC_FILES: &[(&str, &str)] = &[
     (
         "events/stream-chunk.schema.json",
         "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/stream-chunk.schema.json\",\n  \"title\": \"stream_chunk\",\n  \"description\": \"Progress of a turn step other than text: a tool call starting (rawResponse.toolCall) or finishing (rawResponse.toolResult). node names the tool.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"requestId\", \"node\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"stream_chunk\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The turn's send_message requestId.\" },\n    \"node\": { \"type\": \"string\", \"description\": \"The tool (or step) this chunk reports on.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"node\", \"state\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"node\": { \"type\": \"string\", \"description\": \"Same as the top-level node.\" },\n        \"state\": { \"$ref\": \"#/$defs/State\" },\n        \"done\": { \"type\": \"boolean\", \"description\": \"Reserved; not sent.\" }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  },\n  \"$defs\": {\n    \"State\": {\n      \"description\": \"What happened at this step.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n        \"rawResponse\": { \"$ref\": \"#/$defs/RawResponse\" }\n      }\n    },\n    \"RawResponse\": {\n      \"description\": \"Exactly one of toolCall or toolResult.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"properties\": {\n        \"toolCall\": { \"$ref\": \"#/$defs/ToolCall\" },\n        \"toolResult\": { \"$ref\": \"#/$defs/ToolResult\" }\n      }\n    },\n    \"ToolCall\": {\n      \"description\": \"The model asked to run a tool. For a tool that needs approval this chunk comes right after write_confirmation_required.\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"name\", \"arguments\"],\n      \"properties\": {\n        \"name\": { \"type\": \"string\", \"description\": \"The tool's name.\" },\n        \"arguments\": { \"type\": \"string\", \"description\": \"The call's arguments as a JSON-encoded string (compact JSON of an object).\" }\n      }\n    },\n    \"ToolResult\": {\n      \"description\": \"A tool call finished (or was blocked).\",\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"name\", \"isError\", \"result\"],\n      \"properties\": {\n        \"name\": { \"type\": \"string\", \"description\": \"The tool's name.\" },\n        \"isError\": { \"type\": \"boolean\", \"description\": \"True when the tool failed (result starts with 'error: '), was blocked before running ('blocked by hook: ', e.g. rejected or unconfirmed), or does not exist ('unknown tool: '). The model sees the same text and the turn goes on.\" },\n        \"result\": { \"type\": \"string\", \"maxLength\": 500, \"description\": \"The first 500 characters of the tool's output.\" }\n      }\n    }\n  }\n}\n",
+    ),
+    (
+        "events/stream-preamble.schema.json",
+        "{\n  \"$schema\": \"https://json-schema.org/draft/2020-12/schema\",\n  \"$id\": \"https://smooth-operator.invalid/spec/events/stream-preamble.schema.json\",\n  \"title\": \"stream_preamble\",\n  \"description\": \"One piece of a short line saying what the agent is about to do, written by a fast side model while the main answer is being prepared. Shown only until the answer starts; never stored and never part of the reply. Sent only when the server has a preamble model configured.\",\n  \"type\": \"object\",\n  \"additionalProperties\": false,\n  \"required\": [\"type\", \"requestId\", \"token\", \"data\", \"timestamp\"],\n  \"properties\": {\n    \"type\": { \"const\": \"stream_preamble\" },\n    \"requestId\": { \"type\": \"string\", \"description\": \"The turn's send_message requestId.\" },\n    \"token\": { \"type\": \"string\", \"description\": \"The text piece; never empty.\" },\n    \"data\": {\n      \"type\": \"object\",\n      \"additionalProperties\": false,\n      \"required\": [\"requestId\", \"token\"],\n      \"properties\": {\n        \"requestId\": { \"type\": \"string\", \"description\": \"Same as the top-level requestId.\" },\n        \"token\": { \"type\": \"string\", \"description\": \"Same as the top-level token.\" }\n      }\n    },\n    \"timestamp\": { \"type\": \"integer\", \"minimum\": 0, \"description\": \"Server clock at emission, in Unix epoch milliseconds.\" }\n  }\n}\n",
     ),
     (
         "events/stream-reasoning.schema.json",

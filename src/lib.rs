@@ -24,7 +24,8 @@
 //!   handlers            one file per action, over a per-connection Context
 //!     runtime           turns, tools, confirmations; emits through its EventSink trait
 //!       knowledge       ingest, chunking, search with rank fusion
-//!         llm, auth     the OpenAI-compatible client; principals and session ownership
+//!         llm, auth, backplane   the OpenAI-compatible client; principals and session
+//!                       ownership; leases, events and requests between pods
 //!           store       the Store trait, SQLite backend, clock, ACLs, factory
 //!             protocol, config   generated types, decode/encode, ClientError; settings
 //! ```
@@ -38,6 +39,8 @@
 //!   embeddings).
 //! - [`llm`]: the gateway client: chat streaming and embeddings over one request builder.
 //! - [`auth`]: principals and session ownership.
+//! - [`backplane`]: what joins several pods: turn leases, events for sockets on every pod,
+//!   requests to the pod running a turn (in-process for one pod, Redis for many).
 //! - [`store`]: the `Store` trait, the SQLite backend, access lists and the clock.
 //! - [`protocol`]: generated types plus decode, encode, validation, [`protocol::ClientError`]
 //!   and event constructors.
@@ -47,6 +50,7 @@
 //! tests include it by path, so the server never compiles or links it.
 
 pub mod auth;
+pub mod backplane;
 pub mod config;
 pub mod handlers;
 pub mod ingest;

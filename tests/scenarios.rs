@@ -110,6 +110,7 @@ struct Overrides {
     otp_max_attempts: Option<u32>,
     otp_resend_cooldown_secs: Option<u64>,
     judge_model: Option<String>,
+    preamble_model: Option<String>,
     interaction_timeout_secs: Option<u64>,
     /// Skills: name → Markdown recipe, written as `<name>.md` to a temporary skills folder.
     skills: Option<BTreeMap<String, String>>,
@@ -191,6 +192,9 @@ impl Overrides {
         }
         if let Some(v) = &self.judge_model {
             agent.judge_model = Some(v.clone());
+        }
+        if let Some(v) = &self.preamble_model {
+            agent.preamble_model = Some(v.clone());
         }
         agent.otp.otp_webhook_url = otp_webhook_url;
         if let Some(v) = self.otp_ttl_secs {

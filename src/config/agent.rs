@@ -136,6 +136,11 @@ pub struct AgentConfig {
     #[arg(long, env = "SMOOTH_AGENT_JUDGE_MODEL")]
     pub judge_model: Option<String>,
 
+    /// Model of the preamble: a short "what I'm about to do" line streamed as `stream_preamble`
+    /// while the main call starts (unset: no preamble).
+    #[arg(long, env = "SMOOTH_AGENT_PREAMBLE_MODEL")]
+    pub preamble_model: Option<String>,
+
     /// How long a turn waits for the user's answer to an interaction (then the raise tool
     /// reports `no_response`).
     #[arg(long, env = "SMOOTH_AGENT_INTERACTION_TIMEOUT_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
@@ -167,6 +172,7 @@ impl AgentConfig {
             embedding_model: non_blank(self.embedding_model),
             confirm_tools: non_blank_list(self.confirm_tools),
             judge_model: non_blank(self.judge_model),
+            preamble_model: non_blank(self.preamble_model),
             otp: self.otp.normalized(),
             ..self
         }

@@ -4,11 +4,13 @@
 
 pub mod agent;
 pub mod auth;
+pub mod backplane;
 pub mod otp;
 pub mod secret;
 
 pub use agent::{AgentConfig, DEFAULT_GATEWAY_URL};
 pub use auth::{AuthConfig, AuthMode};
+pub use backplane::{BackplaneConfig, BackplaneKind};
 pub use otp::OtpConfig;
 pub use secret::Secret;
 
@@ -96,6 +98,10 @@ pub struct Config {
     #[command(flatten)]
     pub auth: AuthConfig,
 
+    /// How pods share turns and events.
+    #[command(flatten)]
+    pub backplane: BackplaneConfig,
+
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -148,6 +154,7 @@ impl Config {
             admin_token: self.admin_token.and_then(Secret::non_blank),
             agent: self.agent.normalized(),
             auth: self.auth.normalized(),
+            backplane: self.backplane.normalized(),
             ..self
         }
     }

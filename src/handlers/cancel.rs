@@ -1,8 +1,9 @@
-//! `cancel`: stops a running turn, which then ends with `cancelled`. Nothing is sent when no
-//! matching turn runs.
+//! `cancel`: stops a running turn — here, or on the pod running it — which then ends with
+//! `cancelled`. Nothing is sent when no matching turn runs.
 
 use super::{Context, HandlerResult};
 use crate::auth::owned_session;
+use crate::backplane::{PodReply, PodRequest};
 use crate::protocol::CancelRequest;
 
 /// Cancels the named session's turn, or this connection's turns.
@@ -12,7 +13,28 @@ pub async fn handle(ctx: &Context, req: CancelRequest) -> HandlerResult {
     let cancelled = match req.session_id {
         Some(session_id) => {
             let session = owned_session(ctx.store().as_ref(), &ctx.principal, session_id).await?;
-            registry.cancel_session(session.session_id, request_id)
+            ctx.attach(&session);
+            match registry.cancel_session(session.session_id, request_id) {
+                0 => {
+                    let request = PodRequest::Cancel {
+                        session_id,
+                        request_id: req.request_id.clone(),
+                    };
+                    match ctx.runtime.ask_turn_pod(session_id, request).await {
+                        Ok(Some(remote)) => match remote.reply {
+                            PodReply::Done { count } => count,
+                            _ => 0,
+                        },
+                        Ok(None) => 0,
+                        // Nothing is sent for a cancel that finds no turn; the log says why.
+                        Err(e) => {
+                            tracing::warn!(session = %session_id, error = %e, "cancel did not reach the turn's pod");
+                            0
+                        }
+                    }
+                }
+                n => n,
+            }
         }
         None => registry.cancel_connection(ctx.connection_id, request_id),
     };

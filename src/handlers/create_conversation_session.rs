@@ -153,6 +153,7 @@ pub async fn handle(ctx: &Context, req: CreateConversationSessionRequest) -> Han
     let session = stored.map_err(|e| e.to_client("could not create the session"))?;
     tracing::debug!(connection = %ctx.connection_id, session = %session.session_id,
                    conversation = %session.conversation_id, resumed = previous.is_some(), "session created");
+    ctx.attach(&session);
     let payload = CreateConversationSessionResponse {
         session_id: session.session_id,
         conversation_id: session.conversation_id,

@@ -15,6 +15,7 @@ pub const MAX_LIMIT: u32 = 100;
 /// Reads one page and answers with `{messages, hasMore, nextCursor}`.
 pub async fn handle(ctx: &Context, req: GetConversationMessagesRequest) -> HandlerResult {
     let session = owned_session(ctx.store().as_ref(), &ctx.principal, req.session_id).await?;
+    ctx.attach(&session);
     let limit = req.limit.map_or(DEFAULT_LIMIT, |limit| {
         u32::try_from(limit.get())
             .unwrap_or(u32::MAX)

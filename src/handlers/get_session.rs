@@ -7,6 +7,7 @@ use crate::protocol::{events, GetSessionRequest, GetSessionResponse};
 /// Reads the session from storage and answers with its descriptor.
 pub async fn handle(ctx: &Context, req: GetSessionRequest) -> HandlerResult {
     let session = owned_session(ctx.store().as_ref(), &ctx.principal, req.session_id).await?;
+    ctx.attach(&session);
     let payload = GetSessionResponse {
         session_id: session.session_id,
         conversation_id: session.conversation_id,

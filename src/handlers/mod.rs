@@ -26,7 +26,8 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::auth::{Auth, Principal};
-use crate::protocol::{Action, ClientError, Event, Inbound};
+use crate::backplane::BackplaneError;
+use crate::protocol::{Action, ClientError, ErrorCode, Event, Inbound, Session};
 use crate::runtime::sink::DynSink;
 use crate::runtime::Runtime;
 use crate::store::DynStore;
@@ -61,6 +62,27 @@ impl Context {
     pub fn store(&self) -> &DynStore {
         &self.runtime.store
     }
+
+    /// Follows `session` from now on: events for it published on the backplane (its turn's
+    /// own connection gone, `/admin/publish`) reach this connection too.
+    pub fn attach(&self, session: &Session) {
+        self.runtime.attachments.attach(
+            session.session_id,
+            &session.agent_id,
+            self.connection_id,
+            &self.events,
+        );
+    }
+}
+
+/// The error for an answer that could not reach the pod running the session's turn (it
+/// stopped, or the backplane is down): `code`, said plainly, the cause in the log only.
+fn pod_unreachable(code: ErrorCode, error: BackplaneError) -> ClientError {
+    ClientError::new(
+        code,
+        "the server instance running this turn did not answer; it may have stopped — send the          message again",
+    )
+    .with_detail(error.to_string())
 }
 
 /// What a handler returns; on `Err` the dispatcher sends one `error` event.

@@ -14,6 +14,7 @@ pub async fn handle(ctx: &Context, req: SendMessageRequest) -> HandlerResult {
         return Err(ClientError::validation("missing or empty 'message'"));
     }
     let session = owned_session(ctx.store().as_ref(), &ctx.principal, req.session_id).await?;
+    ctx.attach(&session);
     let request = TurnRequest {
         session,
         request_id: req.request_id,

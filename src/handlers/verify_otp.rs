@@ -11,6 +11,7 @@ use crate::runtime::park::OtpOutcome;
 /// Checks the code of `req.session_id`.
 pub async fn handle(ctx: &Context, req: VerifyOtpRequest) -> HandlerResult {
     let session = owned_session(ctx.store().as_ref(), &ctx.principal, req.session_id).await?;
+    ctx.attach(&session);
     let checked = ctx
         .runtime
         .otp

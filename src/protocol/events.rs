@@ -13,8 +13,9 @@ use super::{
     OtpVerificationRequiredEventDataData, OtpVerifiedEvent, OtpVerifiedEventData,
     OtpVerifiedEventDataData, PongEvent, PongEventData, SendMessageResponse, StreamChunkEvent,
     StreamChunkEventData, StreamChunkRawResponse, StreamChunkState, StreamChunkToolCall,
-    StreamChunkToolResult, StreamReasoningEvent, StreamReasoningEventData, StreamTokenEvent,
-    StreamTokenEventData, WriteConfirmationRequiredEvent, WriteConfirmationRequiredEventData,
+    StreamChunkToolResult, StreamPreambleEvent, StreamPreambleEventData, StreamReasoningEvent,
+    StreamReasoningEventData, StreamTokenEvent, StreamTokenEventData,
+    WriteConfirmationRequiredEvent, WriteConfirmationRequiredEventData,
     WriteConfirmationRequiredEventDataData,
 };
 
@@ -85,6 +86,19 @@ pub fn stream_reasoning(request_id: &str, token: &str) -> Event {
         request_id: request_id.to_string(),
         token: token.to_string(),
         data: StreamReasoningEventData {
+            request_id: request_id.to_string(),
+            token: token.to_string(),
+        },
+        timestamp: now_ms(),
+    })
+}
+
+/// A `stream_preamble` carrying one piece of the "what I'm about to do" line.
+pub fn stream_preamble(request_id: &str, token: &str) -> Event {
+    Event::StreamPreamble(StreamPreambleEvent {
+        request_id: request_id.to_string(),
+        token: token.to_string(),
+        data: StreamPreambleEventData {
             request_id: request_id.to_string(),
             token: token.to_string(),
         },

@@ -261,6 +261,15 @@ fn first_duplicate(items: &Value, key: &str) -> Option<String> {
 /// Checks submitted values against the pending spec: the schema, then the kind's rules.
 /// Returns the values normalised (trimmed, phone in E.164, only the spec's fields).
 pub fn check_values(kind: Kind, spec: &Value, values: &Value) -> Result<Value, Vec<FieldError>> {
+    check_shape(kind, values)?;
+    match kind {
+        Kind::IdentityIntake => check_identity(spec, values),
+        Kind::Choices => check_choices(spec, values),
+    }
+}
+
+/// Checks values against the kind's Values schema only (no spec to hold them against).
+pub fn check_shape(kind: Kind, values: &Value) -> Result<(), Vec<FieldError>> {
     let problems = validate::check(&kind.validators().1, values);
     if !problems.is_empty() {
         return Err(problems
@@ -277,10 +286,16 @@ pub fn check_values(kind: Kind, spec: &Value, values: &Value) -> Result<Value, V
             })
             .collect());
     }
-    match kind {
-        Kind::IdentityIntake => check_identity(spec, values),
-        Kind::Choices => check_choices(spec, values),
-    }
+    Ok(())
+}
+
+/// The identity spec with every field optional, for values given without a form.
+pub fn open_identity_spec() -> Value {
+    json!({"fields": [
+        {"key": "name", "required": false},
+        {"key": "email", "required": false},
+        {"key": "phone", "required": false}
+    ]})
 }
 
 fn check_identity(spec: &Value, values: &Value) -> Result<Value, Vec<FieldError>> {
@@ -438,7 +453,7 @@ fn check_choices(spec: &Value, values: &Value) -> Result<Value, Vec<FieldError>>
 }
 
 /// The raise tool's result for the model, as the kind's typed Payload.
-fn payload(kind: Kind, answer: Option<&Answer>) -> Value {
+pub(crate) fn payload(kind: Kind, answer: Option<&Answer>) -> Value {
     let (status, values, message) = match answer {
         Some(Answer::Submitted(values)) => ("submitted", Some(values.clone()), None),
         Some(Answer::Declined) => (
@@ -512,9 +527,17 @@ fn fallback(kind: Kind, spec: &Value) -> String {
             questions.join("; ")
         }
     };
+    let record = match kind {
+        Kind::IdentityIntake => format!(
+            " When they answer, record it with the tool {} (kind {}) if it is available.",
+            super::tools::submit_interaction::NAME,
+            kind.wire()
+        ),
+        Kind::Choices => String::new(),
+    };
     json!({
         "status": "unsupported",
-        "message": format!("This client cannot show a {} form. Ask the user in plain words instead: {ask}.", kind.wire()),
+        "message": format!("This client cannot show a {} form. Ask the user in plain words instead: {ask}.{record}", kind.wire()),
     })
     .to_string()
 }
@@ -565,21 +588,22 @@ pub(crate) async fn raise(
         }
     }
     if let (Kind::IdentityIntake, Some(Answer::Submitted(values))) = (kind, &answer) {
-        let text = |key: &str| values[key].as_str();
-        if let Err(e) = runtime
-            .store
-            .set_contact(
-                session.session_id,
-                text("name"),
-                text("email"),
-                text("phone"),
-            )
-            .await
-        {
-            tracing::error!(session = %session.session_id, error = %e, "could not store the submitted identity");
-        }
+        attach_identity(runtime, session.session_id, values).await;
     }
     ToolOutcome::ok(payload(kind, answer.as_ref()).to_string())
+}
+
+/// Makes checked identity values the session's end-user contact (a failure is only logged:
+/// the turn goes on).
+pub(crate) async fn attach_identity(runtime: &Runtime, session_id: Uuid, values: &Value) {
+    let text = |key: &str| values[key].as_str();
+    if let Err(e) = runtime
+        .store
+        .set_contact(session_id, text("name"), text("email"), text("phone"))
+        .await
+    {
+        tracing::error!(session = %session_id, error = %e, "could not store the submitted identity");
+    }
 }
 
 #[cfg(test)]

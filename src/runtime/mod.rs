@@ -7,13 +7,16 @@
 //! The runtime knows nothing about sockets: it emits through [`sink::EventSink`], which the
 //! server's per-connection queue implements.
 
+pub mod attach;
 pub mod attachments;
 pub mod interaction;
 pub mod otp;
 pub mod park;
+pub mod pods;
 pub mod registry;
 pub mod sink;
 mod start;
+pub mod submit;
 pub mod tools;
 mod turn;
 
@@ -22,6 +25,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backplane::{in_process::InProcess, DynBackplane, Inbox};
 use crate::config::AgentConfig;
 use crate::knowledge::{DynKnowledge, Knowledge};
 use crate::llm::{Gateway, GatewaySettings};
@@ -66,6 +70,12 @@ pub struct Runtime {
     pub otp: Otp,
     /// Turns waiting for the user's answer to an interaction.
     pub interactions: interaction::Interactions,
+    /// Leases, events and requests between pods.
+    pub backplane: DynBackplane,
+    /// This pod's connections, by the sessions they follow.
+    pub attachments: attach::Attachments,
+    /// Answers delivered for other pods, waiting for their acknowledgement.
+    remote_acks: pods::RemoteAcks,
     /// Every running turn task, including turns whose client already left.
     tasks: TaskTracker,
     /// Cancelled when the server stops taking turns (shutdown).
@@ -76,6 +86,16 @@ impl Runtime {
     /// Builds the runtime from settings: validates the tools file (no network traffic happens
     /// here).
     pub fn new(config: AgentConfig, store: DynStore) -> anyhow::Result<Self> {
+        Self::with_backplane(config, store, Arc::new(InProcess::new()))
+    }
+
+    /// [`Runtime::new`] on the given backplane; call [`Runtime::join_backplane`] once the
+    /// runtime is shared.
+    pub fn with_backplane(
+        config: AgentConfig,
+        store: DynStore,
+        backplane: DynBackplane,
+    ) -> anyhow::Result<Self> {
         let tools = match &config.tools_file {
             Some(path) => DeclaredTools::load(path)?,
             None => DeclaredTools::none(),
@@ -93,9 +113,18 @@ impl Runtime {
             confirmations: Confirmations::default(),
             otp,
             interactions: interaction::Interactions::default(),
+            backplane,
+            attachments: attach::Attachments::default(),
+            remote_acks: pods::RemoteAcks::default(),
             tasks: TaskTracker::new(),
             shutdown: CancellationToken::new(),
         })
+    }
+
+    /// Makes this runtime the backplane's inbox: events and requests from other pods reach it.
+    pub fn join_backplane(self: &Arc<Self>) {
+        let inbox: std::sync::Weak<dyn Inbox> = Arc::downgrade(self) as std::sync::Weak<dyn Inbox>;
+        self.backplane.set_inbox(inbox);
     }
 
     /// Whether a server-wide gateway is configured (without one, only organisations with

@@ -56,12 +56,28 @@ pub struct TurnGuard {
     turn_id: Uuid,
     cancel: CancellationToken,
     released: bool,
+    /// The session's lease across pods, freed with the guard.
+    lease: Option<crate::backplane::Lease>,
 }
 
 impl TurnGuard {
+    /// Keeps the session's lease across pods until the guard is released.
+    pub fn hold_lease(&mut self, lease: crate::backplane::Lease) {
+        self.lease = Some(lease);
+    }
+
     /// Cancelled when the turn must stop (`cancel`, drain deadline).
     pub fn cancel_token(&self) -> &CancellationToken {
         &self.cancel
+    }
+
+    /// [`TurnGuard::release`], waiting until the session is free on every pod too.
+    pub async fn release_everywhere(&mut self) {
+        let lease = self.lease.take();
+        self.release();
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
     }
 
     /// Frees the session now (before the turn's terminal event, so the client can start the
@@ -69,6 +85,7 @@ impl TurnGuard {
     pub fn release(&mut self) {
         if !std::mem::replace(&mut self.released, true) {
             finish(&self.turns, self.session_id, self.turn_id);
+            self.lease = None;
         }
     }
 }
@@ -127,6 +144,7 @@ impl TurnRegistry {
             turn_id: turn.turn_id,
             cancel: turn.cancel.clone(),
             released: false,
+            lease: None,
         };
         map.insert(session_id, turn);
         Ok(guard)

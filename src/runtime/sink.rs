@@ -1,13 +1,17 @@
 //! Where a turn's events go. The runtime defines the [`EventSink`] seam and the server's
 //! per-connection outbound queue implements it, so nothing here knows about sockets.
 //!
-//! A turn whose client disconnected keeps running; its events are simply dropped.
+//! A turn whose client disconnected keeps running; its events go to the session's other
+//! connections, on this pod or another, through the backplane (dropped when there are none).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+use uuid::Uuid;
+
+use crate::backplane::{DynBackplane, Target};
 use crate::protocol::{events, ClientError, Event, SendMessageResponse};
 
 /// A client's event queue: the one way the runtime and the handlers reach a connection.
@@ -32,6 +36,8 @@ pub struct TurnSink {
     out: Arc<Mutex<DynSink>>,
     request_id: String,
     stream: bool,
+    /// Where events go once `out` is closed: the session's connections on every pod.
+    fallback: Option<(Uuid, DynBackplane)>,
 }
 
 impl TurnSink {
@@ -41,7 +47,15 @@ impl TurnSink {
             out: Arc::new(Mutex::new(out)),
             request_id,
             stream,
+            fallback: None,
         }
+    }
+
+    /// Once the turn's own connection is gone, publishes its events for `session_id`'s other
+    /// connections on every pod.
+    pub fn with_fallback(mut self, session_id: Uuid, backplane: DynBackplane) -> Self {
+        self.fallback = Some((session_id, backplane));
+        self
     }
 
     fn outbound(&self) -> DynSink {
@@ -65,6 +79,11 @@ impl TurnSink {
         self.outbound().is_closed()
     }
 
+    /// Whether the turn streams (`send_message.stream`, default true).
+    pub fn streams(&self) -> bool {
+        self.stream
+    }
+
     /// The turn's requestId.
     pub fn request_id(&self) -> &str {
         &self.request_id
@@ -72,7 +91,19 @@ impl TurnSink {
 
     async fn emit(&self, event: Event) {
         // A closed connection is not an error for the turn: it finishes and persists anyway.
-        let _ = self.outbound().send(event).await;
+        let out = self.outbound();
+        if !out.is_closed() {
+            let _ = out.send(event).await;
+            return;
+        }
+        if let Some((session_id, backplane)) = &self.fallback {
+            if let Err(e) = backplane
+                .publish(Target::SessionId(*session_id), &event)
+                .await
+            {
+                tracing::debug!(session = %session_id, error = %e, "orphaned turn event not published");
+            }
+        }
     }
 
     async fn emit_stream(&self, event: Event) {
@@ -85,6 +116,14 @@ impl TurnSink {
     pub async fn token(&self, text: &str) {
         if self.stream {
             self.emit(events::stream_token(&self.request_id, text))
+                .await;
+        }
+    }
+
+    /// A piece of the preamble line (what the agent is about to do).
+    pub async fn preamble(&self, text: &str) {
+        if self.stream && !text.is_empty() {
+            self.emit(events::stream_preamble(&self.request_id, text))
                 .await;
         }
     }

@@ -23,6 +23,7 @@ use super::sink::{DynSink, TurnSink};
 use super::turn::{self, TurnInput};
 use super::Runtime;
 use crate::auth::{tool_gate, Principal};
+use crate::backplane::Acquired;
 use crate::llm::{Gateway, ImagePart};
 use crate::protocol::{events, ClientError, ErrorCode, MessageDirection, Session};
 use crate::store::agent::AgentDefinition;
@@ -87,7 +88,7 @@ impl Runtime {
             ));
         }
         let turn_id = Uuid::new_v4();
-        let guard = self
+        let mut guard = self
             .turns
             .try_start_within(
                 session.session_id,
@@ -117,6 +118,24 @@ impl Runtime {
                     "the server is running as many turns as it can; retry shortly",
                 ),
             })?;
+        // One turn per session across pods: the lease is held with the guard.
+        match Arc::clone(&self.backplane)
+            .acquire(session.session_id, turn_id)
+            .await
+        {
+            Ok(Acquired::Held(lease)) => guard.hold_lease(lease),
+            Ok(Acquired::Busy) => {
+                return Err(ClientError::new(
+                    ErrorCode::TurnInProgress,
+                    "this session already has a running turn; wait for it or cancel it",
+                ))
+            }
+            Err(e) => return Err(ClientError::new(
+                ErrorCode::Overloaded,
+                "the server cannot coordinate with its other instances right now; retry shortly",
+            )
+            .with_detail(e.to_string())),
+        }
         // The user's message is durable before the turn is acknowledged; on failure the
         // dropped guard frees the session.
         self.store
@@ -140,7 +159,8 @@ impl Runtime {
                 &serde_json::Map::new(),
             ))
             .await;
-        let sink = TurnSink::new(events, request.request_id, request.stream);
+        let sink = TurnSink::new(events, request.request_id, request.stream)
+            .with_fallback(session.session_id, Arc::clone(&self.backplane));
         let verified = tool_gate::end_user_verified(&request.principal, &session);
         let max_iterations = agent
             .as_ref()

@@ -115,9 +115,10 @@ pub async fn run(socket: WebSocket, state: AppState, principal: Principal, origi
 
     if !server_closed {
         // The client left: nothing more can reach it, so stop the writer now. Turns it started
-        // keep running; their events are dropped.
+        // keep running; their events go to the session's other connections, if any.
         closing.cancel();
     }
+    state.runtime.attachments.detach_connection(id);
     // Dropping the last sender lets the writer flush what is queued and stop.
     drop(ctx);
     drop(out);

@@ -128,15 +128,17 @@ async fn health() -> &'static str {
     "ok"
 }
 
-/// Readiness: storage answers too.
+/// Readiness: storage answers too, and so does the backplane (with several pods).
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.runtime.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response()
-        }
+    if let Err(e) = state.runtime.store.ping().await {
+        tracing::warn!(error = %e, "readiness check failed");
+        return (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable").into_response();
     }
+    if !state.runtime.backplane.ready().await {
+        tracing::warn!("readiness check failed: the backplane does not answer");
+        return (StatusCode::SERVICE_UNAVAILABLE, "backplane unavailable").into_response();
+    }
+    (StatusCode::OK, "ready").into_response()
 }
 
 /// A running server: its address and the means to stop it.
@@ -250,7 +252,13 @@ pub async fn bind_and_start_with_store(
     if let Some(path) = &config.agents_file {
         seed_agents(&store, path).await?;
     }
-    let runtime = Arc::new(Runtime::new(config.agent.clone(), store)?);
+    let backplane = crate::backplane::open(&config.backplane).await?;
+    let runtime = Arc::new(Runtime::with_backplane(
+        config.agent.clone(),
+        store,
+        backplane,
+    )?);
+    runtime.join_backplane();
     if let Some(dir) = &config.agent.knowledge_dir {
         let report = files::ingest_path(&runtime.knowledge, dir, Origin::Dir, None, true)
             .await

@@ -69,6 +69,10 @@ pub struct Reply {
     /// Assertions on the request this reply answers, checked by [`MockGateway::check_expectations`].
     #[serde(default)]
     pub expect: Option<Expect>,
+    /// Answers only requests for this model, in their own order (a side call made at the same
+    /// time as the main one, such as the preamble); replies without it answer the rest.
+    #[serde(default)]
+    pub for_model: Option<String>,
 }
 
 impl Reply {
@@ -236,6 +240,9 @@ pub struct Recorded {
 
 struct Shared {
     replies: Vec<Reply>,
+    /// Per request, in arrival order: the index in `replies` it was answered with (`None`
+    /// beyond the script).
+    answered_with: Mutex<Vec<Option<usize>>>,
     requests: Mutex<Vec<Recorded>>,
     embedding_requests: Mutex<Vec<Recorded>>,
     /// When set, `/v1/embeddings` records the request and answers 500.
@@ -256,11 +263,13 @@ impl Drop for MockGateway {
 }
 
 impl MockGateway {
-    /// Binds 127.0.0.1:0 and serves `replies`, one per request, in order. Requests beyond the
+    /// Binds 127.0.0.1:0 and serves `replies`, one per request, in order (a reply with
+    /// `for_model` only for requests of that model, in their own order). Requests beyond the
     /// script are recorded and answered 500.
     pub async fn start(replies: Vec<Reply>) -> MockGateway {
         let shared = Arc::new(Shared {
             replies,
+            answered_with: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
             embedding_requests: Mutex::new(Vec::new()),
             fail_embeddings: AtomicBool::new(false),
@@ -329,12 +338,17 @@ impl MockGateway {
     /// Checks every reply's `expect` against the request it answered; returns the problems.
     pub fn check_expectations(&self) -> Vec<String> {
         let requests = self.requests();
+        let answered_with = lock(&self.shared.answered_with).clone();
         let mut problems = Vec::new();
         for (index, reply) in self.shared.replies.iter().enumerate() {
             let Some(expect) = &reply.expect else {
                 continue;
             };
-            match requests.get(index) {
+            let request = answered_with
+                .iter()
+                .position(|r| *r == Some(index))
+                .and_then(|at| requests.get(at));
+            match request {
                 None => problems.push(format!(
                     "gateway request #{index} never arrived, so its `expect` cannot hold"
                 )),
@@ -553,15 +567,36 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let index = {
+    let model = body["model"].as_str().map(str::to_string);
+    let (index, reply) = {
         let mut requests = shared.lock_requests();
+        let mut answered_with = lock(&shared.answered_with);
+        // The next unused reply of this request's queue: its model's when the script has one,
+        // else the general one.
+        let has_own_queue = shared
+            .replies
+            .iter()
+            .any(|r| r.for_model.is_some() && r.for_model == model);
+        let chosen = (0..shared.replies.len()).find(|&i| {
+            let reply_model = &shared.replies[i].for_model;
+            let in_queue = if has_own_queue {
+                *reply_model == model
+            } else {
+                reply_model.is_none()
+            };
+            in_queue && !answered_with.contains(&Some(i))
+        });
         requests.push(Recorded {
             body,
             authorization,
         });
-        requests.len() - 1
+        answered_with.push(chosen);
+        (
+            requests.len() - 1,
+            chosen.map(|i| shared.replies[i].clone()),
+        )
     };
-    let Some(reply) = shared.replies.get(index).cloned() else {
+    let Some(reply) = reply else {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("mock gateway: no scripted reply for request #{index}"),

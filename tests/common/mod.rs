@@ -3,6 +3,7 @@
 
 pub mod gateway;
 pub mod postgres;
+pub mod redis;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,6 +101,12 @@ impl Client {
     /// Connects to the server's /ws.
     pub async fn connect(server: &ServerHandle) -> Client {
         let (ws, _) = connect_async(server.ws_url()).await.expect("ws connects");
+        Client { ws }
+    }
+
+    /// Connects to a WebSocket URL (a server in another process).
+    pub async fn connect_url(url: &str) -> Client {
+        let (ws, _) = connect_async(url).await.expect("ws connects");
         Client { ws }
     }
 

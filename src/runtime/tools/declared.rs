@@ -197,7 +197,14 @@ impl DeclaredTools {
             let start: String = body.chars().take(ERROR_BODY_CHARS).collect();
             return ToolOutcome::error(format!("error: HTTP {}: {start}", status.as_u16()));
         }
-        ToolOutcome::ok(body)
+        let directive = super::directive::from_result(&body).unwrap_or_else(|why| {
+            tracing::warn!(tool = %tool.spec.name, %why, "tool directive dropped");
+            None
+        });
+        ToolOutcome {
+            directive,
+            ..ToolOutcome::ok(body)
+        }
     }
 }
 

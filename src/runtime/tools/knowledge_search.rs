@@ -87,9 +87,8 @@ pub async fn call(
                 ));
             }
             ToolOutcome {
-                text,
-                is_error: false,
                 hits,
+                ..ToolOutcome::ok(text)
             }
         }
     }

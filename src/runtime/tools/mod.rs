@@ -2,7 +2,9 @@
 //! declared in the tools file. A call never fails the turn: problems are error results.
 
 pub mod declared;
+pub mod directive;
 pub mod knowledge_search;
+pub mod submit_interaction;
 
 use std::sync::Arc;
 
@@ -10,6 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::knowledge::DynKnowledge;
 use crate::llm::ToolSpec;
+use crate::protocol::Session;
 use crate::store::acl::Access;
 use crate::store::agent::AgentDefinition;
 use crate::store::ChunkHit;
@@ -27,6 +30,8 @@ pub struct ToolOutcome {
     pub is_error: bool,
     /// Knowledge hits the call returned (they become citations).
     pub hits: Vec<ChunkHit>,
+    /// What the call does to the turn's client directive.
+    pub directive: Option<directive::DirectiveUpdate>,
 }
 
 impl ToolOutcome {
@@ -36,6 +41,7 @@ impl ToolOutcome {
             text,
             is_error: false,
             hits: Vec::new(),
+            directive: None,
         }
     }
 
@@ -45,6 +51,7 @@ impl ToolOutcome {
             text,
             is_error: true,
             hits: Vec::new(),
+            directive: None,
         }
     }
 }
@@ -62,15 +69,17 @@ impl ToolSet {
     /// (a declared tool of the same name replaces the built-in one); an agent with an
     /// allow-list keeps only the tools it enables, built-in ones included. The interaction
     /// raise tools are offered when `raise` (the client declared a rich capability) or the
-    /// agent's allow-list names them. `files` (the message's attachments) go to the declared
+    /// agent's allow-list names them; `submit_interaction` comes with a raise tool whose kind the
+    /// session's client cannot render. `files` (the message's attachments) go to the declared
     /// tools that accept files.
     pub fn new(
         declared: Arc<DeclaredTools>,
         knowledge: Option<(DynKnowledge, Access)>,
         agent: Option<&AgentDefinition>,
         files: Vec<Value>,
-        raise: bool,
+        session: &Session,
     ) -> Self {
+        let raise = !session.supports.is_empty();
         let mut specs = Vec::new();
         if knowledge.is_some() && declared.get(knowledge_search::NAME).is_none() {
             specs.push(knowledge_search::spec());
@@ -84,6 +93,13 @@ impl ToolSet {
         specs.extend(declared.tools().iter().map(|t| t.spec.clone()));
         if let Some(agent) = agent {
             specs.retain(|spec| !matches!(agent.tool_entry(&spec.name), Some(None)));
+        }
+        let entry = agent.map(|a| a.tool_entry(submit_interaction::NAME));
+        let recorder_wanted =
+            submit_interaction::wanted(&specs, session) || matches!(entry, Some(Some(Some(_))));
+        let recorder_allowed = !matches!(entry, Some(Some(None)));
+        if recorder_wanted && recorder_allowed && declared.get(submit_interaction::NAME).is_none() {
+            specs.push(submit_interaction::spec());
         }
         Self {
             specs,
@@ -120,6 +136,14 @@ impl ToolSet {
         crate::runtime::interaction::Kind::for_tool(name)
             .filter(|_| self.declared.get(name).is_none())
             .filter(|_| self.specs.iter().any(|s| s.name == name))
+    }
+
+    /// Whether `name` is the built-in, offered `submit_interaction` (a declared tool of the same
+    /// name replaces it).
+    pub fn records_interaction(&self, name: &str) -> bool {
+        name == submit_interaction::NAME
+            && self.declared.get(name).is_none()
+            && self.specs.iter().any(|s| s.name == name)
     }
 
     /// Runs a prepared call.

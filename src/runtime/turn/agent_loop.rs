@@ -5,10 +5,11 @@
 use futures_util::StreamExt;
 
 use super::accumulate::{add_usage, Calls};
+use super::preamble::Preamble;
 use super::{calls, context, ModelOutput, TurnError, TurnInput};
 use crate::llm::{ChatMessage, ChatRequest, Delta, Role, ToolChoice, Usage};
 use crate::runtime::sink::TurnSink;
-use crate::runtime::tools::{preview, ToolOutcome, ToolSet};
+use crate::runtime::tools::{directive, preview, ToolOutcome, ToolSet};
 use crate::runtime::Runtime;
 use crate::store::ChunkHit;
 
@@ -16,11 +17,13 @@ use crate::store::ChunkHit;
 const LAST_STEP_NOTE: &str = "You have used all the steps available for this reply. Answer the \
 user now with what you already know, without calling tools, and say what you could not check.";
 
-/// Runs the model phase of a turn: the reply text, usage, and the knowledge that grounded it.
+/// Runs the model phase of a turn: the reply text, usage, the knowledge that grounded it and
+/// the tools' client directive. The `preamble` is stopped before the first answer text.
 pub(super) async fn run(
     runtime: &Runtime,
     sink: &TurnSink,
     input: &TurnInput,
+    preamble: &Preamble,
 ) -> Result<ModelOutput, TurnError> {
     let gateway = &input.gateway;
     let mut messages = context::history(runtime, input).await?;
@@ -37,11 +40,12 @@ pub(super) async fn run(
         has_documents.then(|| (runtime.knowledge.clone(), input.access.clone())),
         input.agent.as_ref(),
         input.files.clone(),
-        !input.session.supports.is_empty(),
+        &input.session,
     );
     let mut usage: Option<Usage> = None;
     let max_iterations = input.max_iterations;
     let mut reply = String::new();
+    let mut client_directive = None;
     for iteration in 1..=max_iterations {
         let last = iteration == max_iterations;
         let offered = tools.specs().to_vec();
@@ -61,6 +65,9 @@ pub(super) async fn run(
         while let Some(delta) = stream.next().await {
             match delta? {
                 Delta::Text(text) => {
+                    if !text.is_empty() {
+                        preamble.stop().await;
+                    }
                     reply.push_str(&text);
                     sink.token(&text).await;
                 }
@@ -80,6 +87,7 @@ pub(super) async fn run(
                 reply,
                 usage,
                 sources,
+                directive: client_directive,
             });
         }
         let pending = fragments.finish(iteration);
@@ -101,6 +109,7 @@ pub(super) async fn run(
             sink.tool_result(&call.name, outcome.is_error, &preview(&outcome.text))
                 .await;
             sources.extend(outcome.hits);
+            directive::apply(&mut client_directive, outcome.directive);
             messages.push(ChatMessage::tool_result(call.id, outcome.text));
         }
     }
@@ -108,5 +117,6 @@ pub(super) async fn run(
         reply,
         usage,
         sources,
+        directive: client_directive,
     })
 }

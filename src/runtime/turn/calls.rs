@@ -13,7 +13,7 @@ use crate::runtime::interaction;
 use crate::runtime::otp::StartError;
 use crate::runtime::park::{Decision, OtpOutcome};
 use crate::runtime::sink::TurnSink;
-use crate::runtime::tools::{parse_arguments, ToolOutcome, ToolSet};
+use crate::runtime::tools::{parse_arguments, submit_interaction, ToolOutcome, ToolSet};
 use crate::runtime::Runtime;
 
 /// Result the model sees when a person rejects a call.
@@ -60,6 +60,11 @@ pub(super) async fn run(
             prepared.arguments(),
         )
         .await;
+    }
+    if tools.records_interaction(&call.name) {
+        // Conversational too: it records what the user already said.
+        sink.tool_call(&call.name, &call.arguments).await;
+        return submit_interaction::call(runtime, &input.session, prepared.arguments()).await;
     }
     let verified = input.end_user_verified.load(Ordering::Acquire);
     // Whether the call's toolCall chunk went out already (before a code was asked for).

@@ -1,12 +1,14 @@
 //! One agent turn: replay memory and ground it in knowledge ([`context`]), stream model calls and
 //! loop through tool calls up to the iteration cap ([`agent_loop`], assembling streamed tool-call
 //! fragments in [`accumulate`] and running each call in [`calls`]), then persist the reply and
-//! finish with `eventual_response` ([`reply`]) — or `cancelled`, or `error` AGENT_ERROR.
+//! finish with `eventual_response` ([`reply`]) — or `cancelled`, or `error` AGENT_ERROR. A side
+//! call may stream a `stream_preamble` line until the answer starts ([`preamble`]).
 
 mod accumulate;
 mod agent_loop;
 mod calls;
 mod context;
+mod preamble;
 mod reply;
 mod workflow;
 
@@ -63,6 +65,8 @@ struct ModelOutput {
     usage: Option<Usage>,
     /// Knowledge that grounded the turn: auto-context first, then tool results.
     sources: Vec<ChunkHit>,
+    /// The client directive the turn's tools left (the last one set).
+    directive: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Why the model phase failed; the client sees only a generic message.
@@ -138,18 +142,22 @@ pub async fn run(runtime: Arc<Runtime>, sink: TurnSink, input: TurnInput, mut gu
             .unwrap_or(runtime.config.turn_timeout_secs),
     );
     let mut ran_out = None;
+    let preamble = preamble::Preamble::start(&runtime, &sink, &input);
     let outcome = tokio::select! {
         biased;
         () = cancel.cancelled() => None,
-        result = agent_loop::run(&runtime, &sink, &input) => Some(result),
+        result = agent_loop::run(&runtime, &sink, &input, &preamble) => Some(result),
         () = sink.keepalive_loop(keepalive) => None,
         limit = lifetime(&sink, total, orphan) => {
             ran_out = Some(limit);
             None
         }
     };
-    // After this, `cancel` finds no turn; a cancel that raced in before still wins below.
-    guard.release();
+    // Nothing of the preamble may follow the terminal event.
+    preamble.stop().await;
+    // After this, `cancel` finds no turn (on any pod); a cancel that raced in before still
+    // wins below.
+    guard.release_everywhere().await;
     if let (Some(limit), false) = (ran_out, cancel.is_cancelled()) {
         tracing::warn!(session = %session_id, request = sink.request_id(), ?limit, "turn stopped at its limit");
         let error = ClientError::new(

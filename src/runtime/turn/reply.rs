@@ -67,6 +67,7 @@ pub(super) async fn finish(
         escalation_reason: None,
         usage,
         citations: citations(output.sources),
+        directive: output.directive,
     })
     .await;
     Ok(())

@@ -7,12 +7,14 @@
 //! - [`agents`]: agent definitions (admin);
 //! - [`orgs`]: per-organisation gateway keys (admin, write-only);
 //! - [`conversations`]: conversations and their messages (basic: own only);
+//! - [`publish`]: an event to every socket of a session or agent, on every pod (admin);
 //! - `GET /admin/me`: who the caller is.
 
 mod agents;
 mod conversations;
 mod documents;
 mod orgs;
+mod publish;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
@@ -97,6 +99,7 @@ pub fn routes(state: &AppState) -> Option<Router<AppState>> {
         .merge(agents::routes())
         .merge(orgs::routes())
         .merge(conversations::routes())
+        .merge(publish::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Some(router)
