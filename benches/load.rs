@@ -15,7 +15,15 @@
 //! and 16 connections; growth runs: creates over many sessions (rate per slice), a turn's cost
 //! with 10 / 1 000 / 10 000 stored messages in its conversation, and retrieval latency with
 //! 1 k / 10 k / 100 k chunks in the knowledge base (`LOAD_MAX_CHUNKS` lowers the largest).
-//! `LOAD_ONLY=idle,ping,create,turn,growth-create,growth-history,growth-retrieval` picks some.
+//! `pods` runs the session and turn workloads again on two pods sharing a private Postgres and
+//! a private Redis (started by the benchmark; Debian's `postgresql` and `redis-server`).
+//! `LOAD_ONLY=idle,ping,create,turn,pods,growth-create,growth-history,growth-retrieval` picks
+//! some.
+
+#[path = "../tests/common/postgres.rs"]
+mod postgres;
+#[path = "../tests/common/redis.rs"]
+mod redis;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -195,6 +203,11 @@ struct Server {
 impl Server {
     /// Starts the server binary on a free loopback port, with a fresh SQLite file.
     fn start(gateway: &str) -> Server {
+        Server::start_with(gateway, &[])
+    }
+
+    /// [`Server::start`] with more settings (`envs` win over the SQLite file).
+    fn start_with(gateway: &str, envs: &[(&str, String)]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let db = dir.path().join("load.db");
         // `LOAD_SERVER_BIN` measures another build (a baseline) with the same load.
@@ -213,6 +226,7 @@ impl Server {
                 "RUST_LOG",
                 std::env::var("LOAD_RUST_LOG").unwrap_or("info".into()),
             )
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -451,7 +465,7 @@ async fn pings(server: &Server, scale: Scale, connections: usize) -> Row {
 /// Creates `total` sessions over 16 connections; returns the latencies, the completion times
 /// (from the start) and the wall time.
 async fn create_many(
-    server: &Server,
+    servers: &[Server],
     total: usize,
     limit: Duration,
 ) -> (Vec<Duration>, Vec<Duration>, Duration) {
@@ -459,8 +473,8 @@ async fn create_many(
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            let url = server.ws_url.clone();
+        .map(|i| {
+            let url = servers[i % servers.len()].ws_url.clone();
             let next = next.clone();
             tokio::spawn(async move {
                 let mut ws = connect(&url).await;
@@ -487,20 +501,42 @@ async fn create_many(
     (latencies, finished, started.elapsed())
 }
 
-async fn creates(server: &Server, scale: Scale) -> Row {
+/// CPU time of every server of a fleet.
+fn fleet_cpu(servers: &[Server]) -> Duration {
+    servers.iter().map(Server::cpu).sum()
+}
+
+/// Log lines of every server of a fleet.
+fn fleet_logs(servers: &[Server]) -> u64 {
+    servers.iter().map(Server::logs).sum()
+}
+
+/// ` (2 pods, …)` after a workload's name when it ran on more than one server.
+fn fleet_label(servers: &[Server], label: &str) -> String {
+    if label.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} pods, {label})", servers.len())
+    }
+}
+
+async fn creates(servers: &[Server], scale: Scale, label: &str) -> Row {
     let total = scale.pick(60_000, 400);
     let limit = Duration::from_secs(scale.pick(15, 10));
-    let cpu = server.cpu();
-    let logs = server.logs();
-    let (mut latencies, finished, wall) = create_many(server, total, limit).await;
-    let cpu = server.cpu() - cpu;
+    let cpu = fleet_cpu(servers);
+    let logs = fleet_logs(servers);
+    let (mut latencies, finished, wall) = create_many(servers, total, limit).await;
+    let cpu = fleet_cpu(servers) - cpu;
     let n = latencies.len() as u64;
     // Sessions finished in the first and in the last whole second of the run.
     let secs = wall.as_secs().max(1);
     let in_second = |s: u64| finished.iter().filter(|t| t.as_secs() == s).count();
     let (first, last) = (in_second(0), in_second(secs.saturating_sub(1)));
     Row {
-        workload: "create_conversation_session, 16 connections".into(),
+        workload: format!(
+            "create_conversation_session, 16 connections{}",
+            fleet_label(servers, label)
+        ),
         ops: n,
         per_sec: Some(n as f64 / wall.as_secs_f64()),
         p50_ms: Some(percentile(&mut latencies, 0.5)),
@@ -508,22 +544,28 @@ async fn creates(server: &Server, scale: Scale) -> Row {
         cpu_us_per_op: Some(cpu_us(cpu, n)),
         note: format!(
             "first second {first}/s, last whole second {last}/s; {:.2} log lines per create",
-            (server.logs() - logs) as f64 / n.max(1) as f64
+            (fleet_logs(servers) - logs) as f64 / n.max(1) as f64
         ),
     }
 }
 
-async fn turns(server: &Server, scale: Scale, connections: usize, gateway_ttft: f64) -> Row {
+async fn turns(
+    servers: &[Server],
+    scale: Scale,
+    connections: usize,
+    gateway_ttft: f64,
+    label: &str,
+) -> Row {
     let per_conn = scale.pick(if connections == 1 { 1000 } else { 300 }, 10);
     let limit = Duration::from_secs(scale.pick(15, 10));
     let mut sockets = Vec::new();
-    for _ in 0..connections {
-        let mut ws = connect(&server.ws_url).await;
+    for i in 0..connections {
+        let mut ws = connect(&servers[i % servers.len()].ws_url).await;
         let session = create_session(&mut ws).await;
         turn(&mut ws, &session, 0).await; // warm up
         sockets.push((ws, session));
     }
-    let cpu = server.cpu();
+    let cpu = fleet_cpu(servers);
     let started = Instant::now();
     let tasks: Vec<_> = sockets
         .into_iter()
@@ -549,11 +591,14 @@ async fn turns(server: &Server, scale: Scale, connections: usize, gateway_ttft: 
         }
     }
     let wall = started.elapsed();
-    let cpu = server.cpu() - cpu;
+    let cpu = fleet_cpu(servers) - cpu;
     let n = first.len() as u64;
     let ttft50 = percentile(&mut first, 0.5);
     Row {
-        workload: format!("turns, {connections} connections"),
+        workload: format!(
+            "turns, {connections} connections{}",
+            fleet_label(servers, label)
+        ),
         ops: n,
         per_sec: Some(n as f64 / wall.as_secs_f64()),
         p50_ms: Some(ttft50),
@@ -599,7 +644,7 @@ async fn growth_creates(server: &Server, scale: Scale) -> Vec<Row> {
     let slice = total / 10;
     let limit = Duration::from_secs(scale.pick(600, 30));
     let cpu = server.cpu();
-    let (_, finished, wall) = create_many(server, total, limit).await;
+    let (_, finished, wall) = create_many(std::slice::from_ref(server), total, limit).await;
     let cpu = server.cpu() - cpu;
     let mut rates = Vec::new();
     let mut from = Duration::ZERO;
@@ -789,6 +834,30 @@ async fn growth_retrieval(server: &Server, scale: Scale) -> Vec<Row> {
     rows
 }
 
+/// The session and turn workloads on two pods sharing a private Postgres and a private Redis
+/// (both started here, on loopback, and stopped at the end).
+async fn pods(gateway: &str, scale: Scale, gateway_ttft: f64) -> Vec<Row> {
+    let cluster = postgres::PgCluster::start();
+    let redis = redis::RedisServer::start();
+    let database = cluster.fresh_database().await;
+    let envs = [
+        ("SMOOTH_AGENT_STORAGE", "postgres".to_string()),
+        ("SMOOTH_AGENT_DATABASE_URL", database),
+        ("SMOOTH_AGENT_BACKPLANE", "redis".to_string()),
+        ("SMOOTH_AGENT_BACKPLANE_URL", redis.url()),
+    ];
+    let servers = [
+        Server::start_with(gateway, &envs),
+        Server::start_with(gateway, &envs),
+    ];
+    let label = "Postgres + Redis";
+    vec![
+        creates(&servers, scale, label).await,
+        turns(&servers, scale, 1, gateway_ttft, label).await,
+        turns(&servers, scale, 16, gateway_ttft, label).await,
+    ]
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -832,6 +901,7 @@ fn main() {
         let wanted = |name: &str| only.is_empty() || only.split(',').any(|w| w.trim() == name);
         {
             let server = Server::start(&gateway);
+            let one = std::slice::from_ref(&server);
             if wanted("idle") {
                 rows.extend(idle(&server, scale).await);
             }
@@ -840,12 +910,15 @@ fn main() {
                 rows.push(pings(&server, scale, 64).await);
             }
             if wanted("create") {
-                rows.push(creates(&server, scale).await);
+                rows.push(creates(one, scale, "").await);
             }
             if wanted("turn") {
-                rows.push(turns(&server, scale, 1, gateway_first).await);
-                rows.push(turns(&server, scale, 16, gateway_first).await);
+                rows.push(turns(one, scale, 1, gateway_first, "").await);
+                rows.push(turns(one, scale, 16, gateway_first, "").await);
             }
+        }
+        if wanted("pods") {
+            rows.extend(pods(&gateway, scale, gateway_first).await);
         }
         if wanted("growth-create") {
             rows.extend(growth_creates(&Server::start(&gateway), scale).await);

@@ -7,8 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,32 +21,11 @@ type Ws =
 
 /// Starts the server binary on `db`; returns the process and its WebSocket URL.
 fn start_binary(db: &std::path::Path, gateway: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smooth-operator-rs"))
-        .env_clear()
-        .env("SMOOTH_AGENT_BIND", "127.0.0.1")
-        .env("SMOOTH_AGENT_PORT", "0")
-        .env("SMOOTH_AGENT_DATABASE_URL", db.display().to_string())
-        .env("SMOOAI_GATEWAY_URL", gateway)
-        .env("SMOOTH_AGENT_GATEWAY_RETRIES", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the server binary");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.strip_prefix("smooth-operator-rs listening on ") {
-                let _ = tx.send(url.trim().to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server prints its URL");
-    (child, url)
+    common::spawn_server(&[
+        ("SMOOTH_AGENT_DATABASE_URL", db.display().to_string()),
+        ("SMOOAI_GATEWAY_URL", gateway.to_string()),
+        ("SMOOTH_AGENT_GATEWAY_RETRIES", "0".to_string()),
+    ])
 }
 
 async fn next_event(ws: &mut Ws) -> Option<Value> {

@@ -14,8 +14,7 @@ mod common;
 mod tool_server;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::gateway::{MockGateway, Reply, ReplyToolCall};
@@ -43,40 +42,19 @@ struct Pod {
 impl Pod {
     /// Starts the server binary on the shared database and backplane.
     fn start(database: &str, redis: &str, gateway: &str, tools_file: &std::path::Path) -> Pod {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_smooth-operator-rs"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("SMOOTH_AGENT_BIND", "127.0.0.1")
-            .env("SMOOTH_AGENT_PORT", "0")
-            .env("SMOOTH_AGENT_STORAGE", "postgres")
-            .env("SMOOTH_AGENT_DATABASE_URL", database)
-            .env("SMOOTH_AGENT_BACKPLANE", "redis")
-            .env("SMOOTH_AGENT_BACKPLANE_URL", redis)
-            .env("SMOOTH_AGENT_TURN_LEASE_SECS", LEASE_SECS.to_string())
-            .env("SMOOAI_GATEWAY_URL", gateway)
-            .env("SMOOTH_AGENT_GATEWAY_RETRIES", "0")
-            .env("SMOOTH_AGENT_TOOLS_FILE", tools_file)
-            .env("SMOOTH_AGENT_CONFIRM_TOOLS", "delete")
-            .env("SMOOTH_AGENT_ADMIN_TOKEN", ADMIN)
-            .env("SMOOTH_AGENT_KEEPALIVE_SECS", "60")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the server binary");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("smooth-operator-rs listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-            }
-        });
-        let ws = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the pod prints its URL");
+        let (child, ws) = common::spawn_server(&[
+            ("SMOOTH_AGENT_STORAGE", "postgres".into()),
+            ("SMOOTH_AGENT_DATABASE_URL", database.into()),
+            ("SMOOTH_AGENT_BACKPLANE", "redis".into()),
+            ("SMOOTH_AGENT_BACKPLANE_URL", redis.into()),
+            ("SMOOTH_AGENT_TURN_LEASE_SECS", LEASE_SECS.to_string()),
+            ("SMOOAI_GATEWAY_URL", gateway.into()),
+            ("SMOOTH_AGENT_GATEWAY_RETRIES", "0".into()),
+            ("SMOOTH_AGENT_TOOLS_FILE", tools_file.display().to_string()),
+            ("SMOOTH_AGENT_CONFIRM_TOOLS", "delete".into()),
+            ("SMOOTH_AGENT_ADMIN_TOKEN", ADMIN.into()),
+            ("SMOOTH_AGENT_KEEPALIVE_SECS", "60".into()),
+        ]);
         let http = ws
             .replace("ws://", "http://")
             .trim_end_matches("/ws")
@@ -202,6 +180,14 @@ fn delete_call() -> Reply {
     }
 }
 
+/// Creates a session on `client`'s pod; its id.
+async fn new_session(client: &mut Client) -> String {
+    client.create_session().await["sessionId"]
+        .as_str()
+        .expect("a session id")
+        .to_string()
+}
+
 fn send(session: &str, request: &str, message: &str) -> Value {
     json!({"action": "send_message", "requestId": request, "sessionId": session, "message": message})
 }
@@ -231,10 +217,7 @@ async fn a_session_is_shared_and_a_turn_follows_its_client_to_the_other_pod() {
     let _serial = SERIAL.lock().await;
     let pods = pods(PgCluster::shared(), vec![slow_tokens(30, 100)]).await;
     let mut on_a = pods.a.client().await;
-    let session = on_a.create_session().await["sessionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = new_session(&mut on_a).await;
     on_a.send(send(&session, "r1", "Tell me a long story"))
         .await;
     assert_eq!(on_a.recv().await["status"], 202);
@@ -271,10 +254,7 @@ async fn one_turn_per_session_across_pods_and_a_cancel_from_the_other_pod() {
     )
     .await;
     let mut on_a = pods.a.client().await;
-    let session = on_a.create_session().await["sessionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = new_session(&mut on_a).await;
     on_a.send(send(&session, "r1", "Go on and on")).await;
     assert_eq!(on_a.recv().await["status"], 202);
     assert_eq!(on_a.recv().await["type"], "stream_token");
@@ -314,10 +294,7 @@ async fn an_approval_parked_on_one_pod_is_given_on_the_other() {
     )
     .await;
     let mut on_a = pods.a.client().await;
-    let session = on_a.create_session().await["sessionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = new_session(&mut on_a).await;
     let confirm = |id: &str| {
         json!({"action": "confirm_tool_action", "requestId": id, "sessionId": session,
                "approved": true})
@@ -374,10 +351,7 @@ async fn a_pod_killed_while_parked_gives_a_clean_error_and_frees_the_session() {
     )
     .await;
     let mut on_a = pods.a.client().await;
-    let session = on_a.create_session().await["sessionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = new_session(&mut on_a).await;
     on_a.send(send(&session, "r1", "Delete A-1")).await;
     assert_eq!(on_a.recv().await["status"], 202);
     assert_eq!(on_a.recv().await["type"], "write_confirmation_required");
@@ -500,10 +474,7 @@ async fn postgres_restarting_makes_both_pods_unready_then_ready_and_loses_nothin
     )
     .await;
     let mut on_a = pods.a.client().await;
-    let session = on_a.create_session().await["sessionId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = new_session(&mut on_a).await;
     on_a.send(send(&session, "r1", "Remember 42")).await;
     assert_eq!(on_a.recv().await["status"], 202);
     until(&mut on_a, "eventual_response").await;
@@ -537,5 +508,68 @@ async fn postgres_restarting_makes_both_pods_unready_then_ready_and_loses_nothin
     assert_eq!(
         done["data"]["data"]["response"]["responseParts"][0],
         "Still noted."
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interaction_parked_on_one_pod_is_answered_on_the_other() {
+    let _serial = SERIAL.lock().await;
+    let ask = Reply {
+        tool_calls: vec![ReplyToolCall {
+            name: "request_identity_intake".into(),
+            arguments: json!({"reason": "To send the receipt",
+                              "fields": [{"key": "email", "required": true}]}),
+            id: None,
+        }],
+        ..Reply::default()
+    };
+    let pods = pods(PgCluster::shared(), vec![ask, Reply::tokens(&["Sent."])]).await;
+    let mut on_a = pods.a.client().await;
+    let created = on_a
+        .request(
+            json!({"action": "create_conversation_session", "requestId": "c1",
+                        "agentId": "6f1c0c1e-8d0a-4c4e-9a55-0c8f0b5b8e11",
+                        "supports": ["identity_form"]}),
+        )
+        .await;
+    let session = created["data"]["sessionId"].as_str().unwrap().to_string();
+    on_a.send(send(&session, "r1", "Send me the receipt")).await;
+    assert_eq!(on_a.recv().await["status"], 202);
+    let required = on_a.recv().await;
+    assert_eq!(required["type"], "interaction_required", "{required}");
+    let id = required["data"]["data"]["interactionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(on_a.recv().await["type"], "stream_chunk");
+
+    let mut on_b = pods.b.client().await;
+    let submit = |request: &str, interaction: &str, email: &str| {
+        json!({"action": "submit_interaction", "requestId": request, "sessionId": session,
+               "interactionId": interaction, "values": {"email": email}})
+    };
+    // Refusals are decided on the turn's pod and told on this one; the turn keeps waiting.
+    let invalid = on_b.request(submit("s1", &id, "ada@")).await;
+    assert_eq!(invalid["type"], "interaction_invalid", "{invalid}");
+    assert_eq!(invalid["data"]["data"]["errors"][0]["field"], "email");
+    let other = on_b
+        .request(submit("s2", "not-it", "ada@example.com"))
+        .await;
+    common::assert_error(&other, "INTERACTION_MISMATCH", Some("s2"));
+    let ack = on_b.request(submit("s3", &id, "ada@example.com")).await;
+    assert_eq!(ack["type"], "immediate_response", "{ack}");
+    assert_eq!(ack["status"], 200);
+    let (done, before) = until(&mut on_a, "eventual_response").await;
+    let result = before[0]["data"]["state"]["rawResponse"]["toolResult"]["result"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        result.contains("submitted") && result.contains("ada@example.com"),
+        "{before:?}"
+    );
+    assert_eq!(
+        done["data"]["data"]["response"]["responseParts"][0],
+        "Sent."
     );
 }

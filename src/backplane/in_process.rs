@@ -1,18 +1,20 @@
 //! The one-pod backplane: events go straight to this process's inbox, the local turn registry
 //! is the only lock a session needs, and there is no other pod to ask.
 
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{Acquired, Backplane, BackplaneError, Inbox, Lease, PodReply, PodRequest, Target};
+use super::{
+    Acquired, Backplane, BackplaneError, Inbox, InboxSlot, Lease, PodReply, PodRequest, Target,
+};
 use crate::protocol::Event;
 
 /// The backplane of a single process.
 pub struct InProcess {
     pod_id: String,
-    inbox: RwLock<Option<Weak<dyn Inbox>>>,
+    inbox: InboxSlot,
 }
 
 impl std::fmt::Debug for InProcess {
@@ -28,16 +30,8 @@ impl InProcess {
     pub fn new() -> Self {
         Self {
             pod_id: super::new_pod_id(),
-            inbox: RwLock::new(None),
+            inbox: InboxSlot::default(),
         }
-    }
-
-    fn inbox(&self) -> Option<Arc<dyn Inbox>> {
-        self.inbox
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .and_then(Weak::upgrade)
     }
 }
 
@@ -54,11 +48,11 @@ impl Backplane for InProcess {
     }
 
     fn set_inbox(&self, inbox: Weak<dyn Inbox>) {
-        *self.inbox.write().unwrap_or_else(|p| p.into_inner()) = Some(inbox);
+        self.inbox.set(inbox);
     }
 
     async fn publish(&self, target: Target, event: &Event) -> Result<(), BackplaneError> {
-        if let Some(inbox) = self.inbox() {
+        if let Some(inbox) = self.inbox.get() {
             inbox.deliver(&target, event.clone()).await;
         }
         Ok(())

@@ -175,6 +175,27 @@ pub trait Inbox: Send + Sync + 'static {
     async fn answer(&self, request: PodRequest) -> PodReply;
 }
 
+/// Where a backplane hands what arrives: the runtime, once it exists (it is held weakly, so
+/// the backplane never keeps the runtime alive).
+#[derive(Default)]
+pub struct InboxSlot(std::sync::RwLock<Option<Weak<dyn Inbox>>>);
+
+impl InboxSlot {
+    /// Sets the inbox.
+    pub fn set(&self, inbox: Weak<dyn Inbox>) {
+        *self.0.write().unwrap_or_else(|p| p.into_inner()) = Some(inbox);
+    }
+
+    /// The inbox, while it lives.
+    pub fn get(&self) -> Option<Arc<dyn Inbox>> {
+        self.0
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade)
+    }
+}
+
 /// The seam between pods (see the module docs).
 #[async_trait]
 pub trait Backplane: Send + Sync + std::fmt::Debug + 'static {

@@ -13,7 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use super::{Acquired, Backplane, BackplaneError, Inbox, Lease, PodReply, PodRequest, Target};
+use super::{
+    Acquired, Backplane, BackplaneError, Inbox, InboxSlot, Lease, PodReply, PodRequest, Target,
+};
 use crate::protocol::Event;
 
 /// Longest a request to another pod waits for its reply.
@@ -105,7 +107,7 @@ pub struct RedisBackplane {
     client: redis::Client,
     commands: ConnectionManager,
     lease: Duration,
-    inbox: RwLock<Option<Weak<dyn Inbox>>>,
+    inbox: InboxSlot,
     /// Leases this pod holds: session → holder value.
     held: Mutex<HashMap<Uuid, String>>,
     /// Requests waiting for their reply.
@@ -150,7 +152,7 @@ impl RedisBackplane {
             client,
             commands,
             lease,
-            inbox: RwLock::new(None),
+            inbox: InboxSlot::default(),
             held: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
             subscribed: AtomicBool::new(false),
@@ -163,14 +165,6 @@ impl RedisBackplane {
         let _ = tokio::time::timeout(COMMAND_TIMEOUT * 3, first_rx).await;
         tracing::info!(pod = %backplane.pod_id, "joined the Redis backplane");
         Ok(backplane)
-    }
-
-    fn inbox(&self) -> Option<Arc<dyn Inbox>> {
-        self.inbox
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .and_then(Weak::upgrade)
     }
 
     fn conn(&self) -> ConnectionManager {
@@ -237,7 +231,7 @@ impl RedisBackplane {
             Ok(PodMessage::Request { id, from, request }) => {
                 let me = Arc::clone(self);
                 tokio::spawn(async move {
-                    let reply = match me.inbox() {
+                    let reply = match me.inbox.get() {
                         Some(inbox) => inbox.answer(request).await,
                         None => PodReply::NothingPending,
                     };
@@ -264,7 +258,7 @@ impl RedisBackplane {
                 return;
             }
         };
-        if let Some(inbox) = self.inbox() {
+        if let Some(inbox) = self.inbox.get() {
             self.traffic.delivered.fetch_add(1, Ordering::Relaxed);
             inbox.deliver(&target, event).await;
         }
@@ -351,7 +345,7 @@ impl Backplane for RedisBackplane {
     }
 
     fn set_inbox(&self, inbox: Weak<dyn Inbox>) {
-        *self.inbox.write().unwrap_or_else(|p| p.into_inner()) = Some(inbox);
+        self.inbox.set(inbox);
     }
 
     async fn publish(&self, target: Target, event: &Event) -> Result<(), BackplaneError> {

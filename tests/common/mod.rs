@@ -553,6 +553,38 @@ pub fn assert_acl(document: &Value, expected: &Value) {
     assert_eq!(norm(&document["acl"]), norm(expected), "acl: {document}");
 }
 
+/// Starts the server binary as a process of its own, with a clean environment (plus `PATH`),
+/// `RUST_LOG=warn` and `envs`, on a free 127.0.0.1 port; waits (up to 60 s) for the URL it
+/// prints and returns the process and its WebSocket URL. The caller kills it.
+pub fn spawn_server(envs: &[(&str, String)]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smooth-operator-rs"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SMOOTH_AGENT_BIND", "127.0.0.1")
+        .env("SMOOTH_AGENT_PORT", "0")
+        .env("RUST_LOG", "warn")
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start the server binary");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(url) = line.strip_prefix("smooth-operator-rs listening on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+        }
+    });
+    let url = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the server prints its URL");
+    (child, url)
+}
+
 /// Runs the server binary with a clean environment plus `envs` and `args`, waiting at most
 /// `limit`; returns (exit success, exit code, stdout, stderr). Kills it and panics on timeout.
 pub async fn run_binary(

@@ -11,12 +11,15 @@
 //! tests.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "driver.rs"]
+mod driver;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
+use driver::Driver;
 use sqlx::Connection;
 
 /// The script that owns the cluster: `$1` the bin dir, `$2` the data dir, `$3` the log file,
@@ -41,28 +44,6 @@ pub struct PgCluster {
     root: PathBuf,
     driver: Mutex<Driver>,
     databases: AtomicUsize,
-}
-
-struct Driver {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Driver {
-    /// Sends a command and returns the script's one-line answer.
-    fn command(&mut self, command: &str) -> String {
-        let stdin = self.stdin.as_mut().expect("driver open");
-        writeln!(stdin, "{command}").expect("driver accepts a command");
-        stdin.flush().expect("driver flush");
-        self.answer()
-    }
-
-    fn answer(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("driver answers");
-        line.trim().to_string()
-    }
 }
 
 /// The directory holding `initdb` and `pg_ctl`, or a failure saying what to install.
@@ -184,25 +165,15 @@ impl PgCluster {
              -c shared_buffers=32MB",
             root.display()
         );
-        let mut child = as_cluster_user(root_user, "sh")
+        let mut command = as_cluster_user(root_user, "sh");
+        command
             .args(["-c", DRIVER, "driver"])
             .arg(&bin)
             .arg(&data)
             .arg(root.join("server.log"))
             .arg(options)
-            .arg(&root)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the cluster driver starts");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("driver stdout"));
-        let mut driver = Driver {
-            child,
-            stdin,
-            stdout,
-        };
+            .arg(&root);
+        let mut driver = Driver::spawn(command);
         let answer = driver.answer();
         let cluster = PgCluster {
             port,
@@ -269,8 +240,7 @@ impl Drop for PgCluster {
     fn drop(&mut self) {
         if let Ok(driver) = self.driver.get_mut() {
             // EOF: the script stops the cluster and removes its directory.
-            driver.stdin.take();
-            let _ = driver.child.wait();
+            driver.finish();
         }
     }
 }

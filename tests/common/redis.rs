@@ -7,11 +7,16 @@
 //! fails and says what to install.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "driver.rs"]
+mod driver;
+
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use driver::Driver;
 
 /// `$1` redis-server, `$2` the port, `$3` the directory (removed at the end).
 const DRIVER: &str = r#"
@@ -39,27 +44,6 @@ pub struct RedisServer {
     port: u16,
     dir: PathBuf,
     driver: Mutex<Driver>,
-}
-
-struct Driver {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Driver {
-    fn command(&mut self, command: &str) -> String {
-        let stdin = self.stdin.as_mut().expect("driver open");
-        writeln!(stdin, "{command}").expect("driver accepts a command");
-        stdin.flush().expect("driver flush");
-        self.answer()
-    }
-
-    fn answer(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("driver answers");
-        line.trim().to_string()
-    }
 }
 
 /// `redis-server` on `PATH`, or a failure saying what to install.
@@ -93,23 +77,13 @@ impl RedisServer {
             .expect("temp dir")
             .keep();
         let port = free_port();
-        let mut child = Command::new("sh")
+        let mut command = Command::new("sh");
+        command
             .args(["-c", DRIVER, "driver"])
             .arg(&bin)
             .arg(port.to_string())
-            .arg(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the redis driver starts");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("driver stdout"));
-        let mut driver = Driver {
-            child,
-            stdin,
-            stdout,
-        };
+            .arg(&dir);
+        let mut driver = Driver::spawn(command);
         assert_eq!(driver.answer(), "started");
         let server = RedisServer {
             port,
@@ -174,8 +148,7 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         if let Ok(driver) = self.driver.get_mut() {
-            driver.stdin.take();
-            let _ = driver.child.wait();
+            driver.finish();
         }
     }
 }
