@@ -20,6 +20,8 @@
 //! `LOAD_ONLY=idle,ping,create,turn,pods,growth-create,growth-history,growth-retrieval` picks
 //! some.
 
+#[path = "../tests/common/driver.rs"]
+mod driver;
 #[path = "../tests/common/postgres.rs"]
 mod postgres;
 #[path = "../tests/common/redis.rs"]

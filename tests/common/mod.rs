@@ -1,6 +1,7 @@
 //! Shared integration-test harness: boot the real server on 127.0.0.1:0 and speak WebSocket.
 #![allow(dead_code)]
 
+pub mod driver;
 pub mod gateway;
 pub mod postgres;
 pub mod redis;

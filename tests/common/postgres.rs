@@ -11,15 +11,12 @@
 //! tests.
 #![allow(dead_code)]
 
-#[path = "driver.rs"]
-mod driver;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use driver::Driver;
+use super::driver::Driver;
 use sqlx::Connection;
 
 /// The script that owns the cluster: `$1` the bin dir, `$2` the data dir, `$3` the log file,

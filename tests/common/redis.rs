@@ -7,16 +7,13 @@
 //! fails and says what to install.
 #![allow(dead_code)]
 
-#[path = "driver.rs"]
-mod driver;
-
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use driver::Driver;
+use super::driver::Driver;
 
 /// `$1` redis-server, `$2` the port, `$3` the directory (removed at the end).
 const DRIVER: &str = r#"
