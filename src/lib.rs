@@ -27,7 +27,8 @@
 //!         llm, auth, backplane   the OpenAI-compatible client; principals and session
 //!                       ownership; leases, events and requests between pods
 //!           store       the Store trait, SQLite backend, clock, ACLs, factory
-//!             protocol, config   generated types, decode/encode, ClientError; settings
+//!             telemetry metric names and the bounded-label functions recording them
+//!               protocol, config   generated types, decode/encode, ClientError; settings
 //! ```
 //!
 //! - [`server`]: axum router, per-connection reader/writer, admin API, the chat page, widget and
@@ -42,6 +43,8 @@
 //! - [`backplane`]: what joins several pods: turn leases, events for sockets on every pod,
 //!   requests to the pod running a turn (in-process for one pod, Redis for many).
 //! - [`store`]: the `Store` trait, the SQLite backend, access lists and the clock.
+//! - [`telemetry`]: Prometheus metric names, descriptions and recording functions (the server
+//!   installs the recorder and serves `GET /metrics`).
 //! - [`protocol`]: generated types plus decode, encode, validation, [`protocol::ClientError`]
 //!   and event constructors.
 //! - [`config`]: every setting as an env var and a flag.
@@ -60,3 +63,4 @@ pub mod protocol;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod telemetry;

@@ -52,7 +52,9 @@ impl Backplane for InProcess {
     }
 
     async fn publish(&self, target: Target, event: &Event) -> Result<(), BackplaneError> {
+        crate::telemetry::backplane_published();
         if let Some(inbox) = self.inbox.get() {
+            crate::telemetry::backplane_delivered();
             inbox.deliver(&target, event.clone()).await;
         }
         Ok(())

@@ -260,6 +260,7 @@ impl RedisBackplane {
         };
         if let Some(inbox) = self.inbox.get() {
             self.traffic.delivered.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::backplane_delivered();
             inbox.deliver(&target, event).await;
         }
     }
@@ -315,6 +316,7 @@ async fn subscriber(backplane: Weak<RedisBackplane>, first: oneshot::Sender<()>)
                 };
                 me.subscribed.store(false, Ordering::SeqCst);
                 me.traffic.reconnects.fetch_add(1, Ordering::Relaxed);
+                crate::telemetry::backplane_reconnected();
                 tracing::warn!("lost the Redis backplane subscription; subscribing again");
             }
             Ok(Err(e)) => tracing::debug!(error = %e, "cannot subscribe to the Redis backplane"),
@@ -352,6 +354,7 @@ impl Backplane for RedisBackplane {
         let payload = serde_json::to_string(event).map_err(unavailable)?;
         self.publish_raw(target_channel(&target), payload).await?;
         self.traffic.published.fetch_add(1, Ordering::Relaxed);
+        crate::telemetry::backplane_published();
         Ok(())
     }
 

@@ -85,6 +85,12 @@ pub struct Config {
     #[arg(long, env = "SMOOTH_AGENT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<Secret>,
 
+    /// Bearer token `GET /metrics` requires (compared in constant time). Unset means the
+    /// Prometheus scrape is open, like `/healthz`: it holds counts and timings only, never an
+    /// id, a client-chosen name or a secret.
+    #[arg(long, env = "SMOOTH_AGENT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<Secret>,
+
     /// JSON file of agent definitions (instructions, tools, model, widget policy…) stored at
     /// start-up; see the README for the format.
     #[arg(long, env = "SMOOTH_AGENT_AGENTS_FILE")]
@@ -152,6 +158,7 @@ impl Config {
     pub fn normalized(self) -> Self {
         Self {
             admin_token: self.admin_token.and_then(Secret::non_blank),
+            metrics_token: self.metrics_token.and_then(Secret::non_blank),
             agent: self.agent.normalized(),
             auth: self.auth.normalized(),
             backplane: self.backplane.normalized(),
@@ -252,6 +259,7 @@ mod tests {
     fn normalising_trims_drops_blanks_and_is_idempotent() {
         let mut config = Config::for_tests();
         config.admin_token = Some("  secret ".into());
+        config.metrics_token = Some(" \t ".into());
         config.agent.gateway_url = Some("   ".into());
         config.agent.gateway_key = Some(" key ".into());
         config.agent.allowed_models = vec![" a ".into(), "".into(), "b".into()];
@@ -262,6 +270,10 @@ mod tests {
         assert_eq!(
             once.admin_token.as_ref().map(Secret::expose),
             Some("secret")
+        );
+        assert!(
+            once.metrics_token.is_none(),
+            "a blank metrics token leaves /metrics open"
         );
         assert_eq!(once.agent.gateway_url, None);
         assert_eq!(

@@ -9,9 +9,10 @@ use std::time::Duration;
 use eventsource_stream::Eventsource;
 use futures_util::{Stream, StreamExt};
 
-use super::request::{describe, line_capped};
+use super::request::{answer_of, describe, line_capped};
 use super::wire::{StreamOptions, WireChunk, WireRequest, WireTool};
 use super::{ChatMessage, Gateway, GatewayError, ToolChoice, ToolKind, ToolSpec};
+use crate::telemetry::{self, LlmAnswer, LlmOperation};
 
 /// One streamed call: what to send.
 #[derive(Debug, Clone)]
@@ -127,8 +128,11 @@ impl Gateway {
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .json(&body);
         let read_timeout = self.settings.read_timeout;
-        let response = tokio::time::timeout(read_timeout, builder.send())
-            .await
+        let started = std::time::Instant::now();
+        let sent = tokio::time::timeout(read_timeout, builder.send()).await;
+        let answer = sent.as_ref().map_or(LlmAnswer::Timeout, answer_of);
+        telemetry::llm_request(LlmOperation::Chat, answer, started.elapsed());
+        let response = sent
             .map_err(|_| GatewayError::Timeout(read_timeout))?
             .map_err(|e| GatewayError::Connect(describe(e)))?;
         if !response.status().is_success() {

@@ -1,9 +1,12 @@
 //! `POST {base}/embeddings`: one vector per input, in input order.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::{Deserialize, Serialize};
 
-use super::request::{describe, read_capped, MAX_JSON_BYTES};
+use super::request::{answer_of, describe, read_capped, MAX_JSON_BYTES};
 use super::{Gateway, GatewayError};
+use crate::telemetry::{self, LlmAnswer, LlmOperation};
 
 #[derive(Serialize)]
 struct Body<'a> {
@@ -38,11 +41,18 @@ impl Gateway {
             input: inputs,
         });
         let timeout = self.settings.read_timeout;
+        let started = std::time::Instant::now();
+        // Whether the send finished (and was recorded) before the timeout.
+        let answered = AtomicBool::new(false);
         let call = async {
-            let response = builder
-                .send()
-                .await
-                .map_err(|e| GatewayError::Connect(describe(e)))?;
+            let sent = builder.send().await;
+            answered.store(true, Ordering::Relaxed);
+            telemetry::llm_request(
+                LlmOperation::Embeddings,
+                answer_of(&sent),
+                started.elapsed(),
+            );
+            let response = sent.map_err(|e| GatewayError::Connect(describe(e)))?;
             if !response.status().is_success() {
                 return Err(self.status_error(response, timeout).await);
             }
@@ -57,9 +67,16 @@ impl Gateway {
             serde_json::from_slice::<Answer>(&body)
                 .map_err(|e| GatewayError::Protocol(format!("embeddings answer: {e}")))
         };
-        let answer = tokio::time::timeout(timeout, call)
-            .await
-            .map_err(|_| GatewayError::Timeout(timeout))??;
+        let answer = tokio::time::timeout(timeout, call).await.map_err(|_| {
+            if !answered.load(Ordering::Relaxed) {
+                telemetry::llm_request(
+                    LlmOperation::Embeddings,
+                    LlmAnswer::Timeout,
+                    started.elapsed(),
+                );
+            }
+            GatewayError::Timeout(timeout)
+        })??;
         let mut vectors: Vec<Option<Vec<f32>>> = vec![None; inputs.len()];
         for item in answer.data {
             if let Some(slot) = vectors.get_mut(item.index) {

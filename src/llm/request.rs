@@ -7,6 +7,7 @@ use futures_util::{Stream, StreamExt};
 use std::time::Duration;
 
 use super::{Gateway, GatewayError};
+use crate::telemetry::LlmAnswer;
 
 /// Characters of a gateway error body kept in the (log-only) error.
 const ERROR_BODY_CHARS: usize = 200;
@@ -61,6 +62,15 @@ impl Gateway {
             }
         }
         text
+    }
+}
+
+/// How the gateway answered a send, for the request metrics.
+pub(super) fn answer_of(sent: &Result<reqwest::Response, reqwest::Error>) -> LlmAnswer {
+    match sent {
+        Ok(response) => LlmAnswer::Status(response.status().as_u16()),
+        Err(e) if e.is_timeout() => LlmAnswer::Timeout,
+        Err(_) => LlmAnswer::Unreachable,
     }
 }
 

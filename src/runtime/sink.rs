@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use crate::backplane::{DynBackplane, Target};
 use crate::protocol::{events, ClientError, Event, SendMessageResponse};
+use crate::telemetry::{TurnMeter, TurnOutcome};
 
 /// A client's event queue: the one way the runtime and the handlers reach a connection.
 #[async_trait]
@@ -28,7 +29,9 @@ pub trait EventSink: Send + Sync + std::fmt::Debug + 'static {
 /// A shared handle to a client's event queue.
 pub type DynSink = Arc<dyn EventSink>;
 
-/// Emits the events of one turn, tagged with its requestId.
+/// Emits the events of one turn, tagged with its requestId, and measures the turn: started when
+/// created, first token, finished by its terminal event (recorded before the event is queued, so
+/// a client that saw it sees the turn finished in `/metrics` too).
 #[derive(Clone, Debug)]
 pub struct TurnSink {
     /// The connection the events go to; replaced when the turn's client left and another
@@ -38,6 +41,7 @@ pub struct TurnSink {
     stream: bool,
     /// Where events go once `out` is closed: the session's connections on every pod.
     fallback: Option<(Uuid, DynBackplane)>,
+    meter: Arc<TurnMeter>,
 }
 
 impl TurnSink {
@@ -48,6 +52,7 @@ impl TurnSink {
             request_id,
             stream,
             fallback: None,
+            meter: Arc::new(TurnMeter::start()),
         }
     }
 
@@ -114,6 +119,7 @@ impl TurnSink {
 
     /// A piece of answer text.
     pub async fn token(&self, text: &str) {
+        self.meter.token();
         if self.stream {
             self.emit(events::stream_token(&self.request_id, text))
                 .await;
@@ -212,17 +218,27 @@ impl TurnSink {
 
     /// The turn succeeded.
     pub async fn eventual(&self, payload: SendMessageResponse) {
+        self.meter.finish(TurnOutcome::Completed);
         self.emit(events::eventual_response(&self.request_id, payload))
             .await;
     }
 
     /// The turn was cancelled.
     pub async fn cancelled(&self) {
+        self.meter.finish(TurnOutcome::Cancelled);
         self.emit(events::cancelled(&self.request_id)).await;
     }
 
-    /// The turn failed after its acknowledgement.
+    /// The turn failed after its acknowledgement (its terminal event; see [`Self::notice`]).
     pub async fn error(&self, error: &ClientError) {
+        self.meter.finish(TurnOutcome::Failed);
+        self.emit(error.to_event(Some(self.request_id.clone())))
+            .await;
+    }
+
+    /// An error the client must hear about that does not end the turn (a one-time code that
+    /// could not be sent: the turn goes on without the tool).
+    pub async fn notice(&self, error: &ClientError) {
         self.emit(error.to_event(Some(self.request_id.clone())))
             .await;
     }

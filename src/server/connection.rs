@@ -14,6 +14,7 @@ use super::AppState;
 use crate::auth::Principal;
 use crate::handlers::{self, Context};
 use crate::protocol::{self, events, ErrorCode};
+use crate::telemetry;
 
 /// How long a closing connection may take to flush its queued events.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -36,6 +37,7 @@ pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 /// stops reading.
 pub async fn run(socket: WebSocket, state: AppState, principal: Principal, origin: Option<String>) {
     let id = Uuid::new_v4();
+    let _open = telemetry::connection_opened();
     let (sink, mut stream) = socket.split();
     // Independent of the shutdown token: a draining connection keeps flushing turn events.
     let closing = tokio_util::sync::CancellationToken::new();
@@ -79,17 +81,20 @@ pub async fn run(socket: WebSocket, state: AppState, principal: Principal, origi
             frame = stream.next() => match frame {
                 None | Some(Ok(Message::Close(_))) => break,
                 Some(Ok(Message::Text(text))) if text.len() > max_frame => {
+                    telemetry::frame_received(None);
                     reject_oversize(&out, max_frame).await;
                     server_closed = true;
                     break;
                 }
                 Some(Ok(Message::Text(text))) => handle_text(&ctx, text.as_str()).await,
                 Some(Ok(Message::Binary(data))) if data.len() > max_frame => {
+                    telemetry::frame_received(None);
                     reject_oversize(&out, max_frame).await;
                     server_closed = true;
                     break;
                 }
                 Some(Ok(Message::Binary(_))) => {
+                    telemetry::frame_received(None);
                     out.send(events::error(
                         None,
                         ErrorCode::ValidationError,
@@ -101,6 +106,7 @@ pub async fn run(socket: WebSocket, state: AppState, principal: Principal, origi
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Err(e)) => {
                     if is_too_large(e) {
+                        telemetry::frame_received(None);
                         // Beyond the hard cap the frame is not read at all; tell the client
                         // anyway, although the unread bytes may cut the close short.
                         reject_oversize(&out, max_frame).await;
@@ -156,8 +162,12 @@ async fn handle_text(ctx: &Context, text: &str) {
     match protocol::decode(text) {
         // Boxed: the dispatch future is as large as the largest handler's, and an idle
         // connection's task would otherwise hold that much memory for as long as it lives.
-        Ok(inbound) => Box::pin(handlers::dispatch(ctx, inbound)).await,
+        Ok(inbound) => {
+            telemetry::frame_received(Some(&inbound.action));
+            Box::pin(handlers::dispatch(ctx, inbound)).await;
+        }
         Err(rejection) => {
+            telemetry::frame_received(None);
             ctx.send(rejection.to_event()).await;
         }
     }
@@ -205,6 +215,7 @@ async fn write_loop<S>(
                     if sink.feed(Message::Text(text.into())).await.is_err() {
                         break 'writing;
                     }
+                    telemetry::frame_sent(&event);
                 }
                 Outgoing::Close(frame) => {
                     let _ = sink.send(Message::Close(Some(frame))).await;

@@ -34,6 +34,7 @@ fn status(code: ErrorCode) -> StatusCode {
 
 impl IntoResponse for ClientError {
     fn into_response(self) -> Response {
+        crate::telemetry::http_error(self.code);
         if let Some(detail) = &self.detail {
             tracing::error!(code = %self.code, %detail, "HTTP request failed");
         }

@@ -1,10 +1,12 @@
 //! The HTTP side, and the only module that knows about WebSocket and HTTP: the axum router,
 //! per-connection sockets ([`connection`], [`outbound`]), the admin API ([`admin`]), the chat
-//! page, widget and protocol docs ([`web`]), start-up and graceful shutdown.
+//! page, widget and protocol docs ([`web`]), the Prometheus scrape ([`metrics`]), start-up and
+//! graceful shutdown.
 
 pub mod admin;
 pub mod connection;
 mod http_error;
+pub mod metrics;
 pub mod outbound;
 pub mod web;
 
@@ -46,15 +48,16 @@ pub struct AppState {
     pub connections: TaskTracker,
 }
 
-/// Builds the router: `GET /ws`, `GET /healthz` (and `/health`), `GET /readyz`, the chat page,
-/// widget, `/api/info` and protocol docs ([`web`]), and `/admin` when an admin token or a token
-/// verifier is configured.
+/// Builds the router: `GET /ws`, `GET /healthz` (and `/health`), `GET /readyz`, `GET /metrics`,
+/// the chat page, widget, `/api/info` and protocol docs ([`web`]), and `/admin` when an admin
+/// token or a token verifier is configured.
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(health))
         .route("/health", get(health))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::scrape))
         .merge(web::routes());
     if let Some(admin) = admin::routes(&state) {
         router = router.merge(admin);
@@ -184,6 +187,8 @@ fn serve(
     listener: TcpListener,
 ) -> anyhow::Result<ServerHandle> {
     let addr = listener.local_addr()?;
+    // Installs the process's metrics recorder before the first connection is counted.
+    metrics::handle();
     let shutdown = runtime.shutdown_token().clone();
     let state = AppState {
         config: Arc::new(config),
@@ -248,6 +253,7 @@ pub async fn bind_and_start_with_store(
     store: DynStore,
 ) -> anyhow::Result<ServerHandle> {
     let config = config.normalized();
+    let store = crate::store::timed(store);
     let auth = Arc::new(Auth::from_config(&config.auth)?);
     if let Some(path) = &config.agents_file {
         seed_agents(&store, path).await?;

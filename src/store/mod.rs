@@ -15,6 +15,7 @@ mod open;
 pub mod postgres;
 mod records;
 pub mod sqlite;
+mod timed;
 mod vector;
 
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use agent::AgentDefinition;
 
 pub use open::{open, open_with_clock};
 pub use records::*;
+pub use timed::{timed, Timed};
 
 /// A shared handle to the configured store.
 pub type DynStore = Arc<dyn Store>;

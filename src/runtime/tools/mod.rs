@@ -114,10 +114,15 @@ impl ToolSet {
         &self.specs
     }
 
+    /// Whether the model was offered a tool named `name` this turn.
+    pub fn offers(&self, name: &str) -> bool {
+        self.specs.iter().any(|s| s.name == name)
+    }
+
     /// Checks a call before it runs: the tool must be offered and the arguments a JSON object
     /// that fits its parameters. `Err` is the error result the model sees.
     pub fn prepare(&self, name: &str, arguments: &str) -> Result<Prepared, ToolOutcome> {
-        if !self.specs.iter().any(|s| s.name == name) {
+        if !self.offers(name) {
             return Err(ToolOutcome::error(format!("unknown tool: {name}")));
         }
         let arguments = parse_arguments(arguments).map_err(ToolOutcome::error)?;

@@ -106,6 +106,7 @@ pub(super) async fn run(
                      not run, call it again if it is still needed"
                 ))
             };
+            crate::telemetry::tool_call(&call.name, tools.offers(&call.name), outcome.is_error);
             sink.tool_result(&call.name, outcome.is_error, &preview(&outcome.text))
                 .await;
             sources.extend(outcome.hits);

@@ -170,7 +170,7 @@ async fn verify_end_user(
             tracing::warn!(session = %session.session_id, reason = %detail, "one-time code not delivered");
             let error =
                 ClientError::new(ErrorCode::OtpSendFailed, "failed to send verification code");
-            sink.error(&error).await;
+            sink.notice(&error).await;
             return Err(refused(
                 "The verification code could not be sent; please try again later.",
             ));
