@@ -430,6 +430,11 @@ async fn a_scripted_turn_moves_the_counters_by_exactly_what_happened() {
             ..Reply::default()
         },
         Reply::tokens(&["Order ", "42 ", "has ", "shipped."]),
+        Reply {
+            status: Some(500),
+            body: Some(json!({"error": "upstream down"})),
+            ..Reply::default()
+        },
     ])
     .await;
     let tools = ToolServer::start(HashMap::from([(
@@ -691,6 +696,80 @@ async fn a_scripted_turn_moves_the_counters_by_exactly_what_happened() {
         "a client-made action is a label"
     );
     assert!(!text.contains("turn-1"), "a request id is a label");
+
+    // A second turn the gateway fails: counted as failed, with the 500 as its status label.
+    send(
+        &mut ws,
+        &json!({"action": "send_message", "requestId": "turn-2", "sessionId": session_id,
+                "message": "And order 43?", "stream": true})
+        .to_string(),
+    )
+    .await;
+    let mut second: BTreeMap<String, f64> = BTreeMap::new();
+    loop {
+        let event = recv(&mut ws).await;
+        *second
+            .entry(event["type"].as_str().expect("type").to_string())
+            .or_default() += 1.0;
+        match event["type"].as_str() {
+            Some("error") => {
+                assert_eq!(event["error"]["code"], "AGENT_ERROR", "{event}");
+                break;
+            }
+            Some("eventual_response" | "cancelled") => panic!("the turn should fail: {event}"),
+            _ => {}
+        }
+    }
+    let failed = scrape(&http, &server).await;
+    let moved = |name: &str, labels: &[(&str, &str)]| {
+        failed.value(name, labels) - after.value(name, labels)
+    };
+    assert_eq!(moved("smooth_turns_started_total", &[]), 1.0);
+    assert_eq!(
+        moved("smooth_turns_finished_total", &[("outcome", "failed")]),
+        1.0
+    );
+    assert_eq!(moved("smooth_turns_finished_total", &[]), 1.0);
+    assert_eq!(failed.value("smooth_turns_running", &[]), 0.0);
+    assert_eq!(
+        moved(
+            "smooth_turn_duration_seconds_count",
+            &[("outcome", "failed")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        moved("smooth_turn_first_token_seconds_count", &[]),
+        0.0,
+        "no token came"
+    );
+    assert_eq!(
+        moved(
+            "smooth_llm_requests_total",
+            &[("operation", "chat"), ("status", "500")]
+        ),
+        1.0
+    );
+    assert_eq!(moved("smooth_llm_requests_total", &[]), 1.0);
+    assert_eq!(
+        moved(
+            "smooth_client_errors_total",
+            &[("code", "AGENT_ERROR"), ("transport", "ws")]
+        ),
+        1.0
+    );
+    assert_eq!(moved("smooth_client_errors_total", &[]), 1.0);
+    for (event, count) in &second {
+        assert_eq!(
+            moved("smooth_ws_frames_sent_total", &[("event", event)]),
+            *count,
+            "{event}"
+        );
+    }
+    assert_eq!(
+        moved("smooth_ws_frames_sent_total", &[]),
+        second.values().sum::<f64>()
+    );
 
     // The connection gauge goes back down when the client leaves.
     ws.close(None).await.expect("close");

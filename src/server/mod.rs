@@ -52,6 +52,8 @@ pub struct AppState {
 /// the chat page, widget, `/api/info` and protocol docs ([`web`]), and `/admin` when an admin
 /// token or a token verifier is configured.
 pub fn router(state: AppState) -> Router {
+    // Installs the process's metrics recorder (once) before the first request is counted.
+    metrics::handle();
     let mut router = Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(health))
@@ -187,8 +189,6 @@ fn serve(
     listener: TcpListener,
 ) -> anyhow::Result<ServerHandle> {
     let addr = listener.local_addr()?;
-    // Installs the process's metrics recorder before the first connection is counted.
-    metrics::handle();
     let shutdown = runtime.shutdown_token().clone();
     let state = AppState {
         config: Arc::new(config),
