@@ -96,6 +96,19 @@ impl Pod {
         }
     }
 
+    /// The value of an unlabelled counter in `/metrics`.
+    async fn counter(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.http))
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} is not in /metrics:\n{text}"))
+    }
+
     async fn publish(&self, body: Value) -> (u16, Value) {
         let answer = reqwest::Client::new()
             .post(format!("{}/admin/publish", self.http))
@@ -443,6 +456,17 @@ async fn publish_reaches_every_pod_and_delivery_resumes_after_redis_restarts() {
     assert_eq!(status, 400, "{body}");
     on_b.expect_silence(Duration::from_millis(300)).await;
 
+    // Two events left pod A and reached the socket on pod B (through its subscription).
+    assert_eq!(
+        pods.a.counter("smooth_backplane_publishes_total").await,
+        2.0
+    );
+    assert!(pods.b.counter("smooth_backplane_deliveries_total").await >= 2.0);
+    assert_eq!(
+        pods.b.counter("smooth_backplane_reconnects_total").await,
+        0.0
+    );
+
     pods.redis.stop();
     pods.a.wait_ready(503, Duration::from_secs(10)).await;
     pods.redis.start_again();
@@ -454,6 +478,7 @@ async fn publish_reaches_every_pod_and_delivery_resumes_after_redis_restarts() {
         .await;
     assert_eq!(status, 202);
     assert_eq!(on_b.recv().await["token"], "after");
+    assert!(pods.b.counter("smooth_backplane_reconnects_total").await >= 1.0);
     // Turns take leases again.
     on_b.send(send(&session, "r1", "Hello?")).await;
     assert_eq!(on_b.recv().await["status"], 202);
