@@ -377,6 +377,10 @@ async fn a_pod_killed_while_parked_gives_a_clean_error_and_frees_the_session() {
                         "sessionId": session, "approved": true}))
         .await;
     common::assert_error(&answer, "NO_PENDING_CONFIRMATION", Some("k1"));
+    let answer = on_b
+        .request(json!({"action": "cancel", "requestId": "x1", "sessionId": session}))
+        .await;
+    common::assert_error(&answer, "AGENT_ERROR", Some("x1"));
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "the answer took {:?}",
@@ -597,4 +601,40 @@ async fn an_interaction_parked_on_one_pod_is_answered_on_the_other() {
         done["data"]["data"]["response"]["responseParts"][0],
         "Sent."
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_turns_on_both_pods_never_find_their_session_busy() {
+    let _serial = SERIAL.lock().await;
+    const SESSIONS: usize = 8;
+    const TURNS: usize = 30;
+    let replies = (0..SESSIONS * TURNS)
+        .map(|_| Reply::tokens(&["ok"]))
+        .collect();
+    let pods = pods(PgCluster::shared(), replies).await;
+    // Many short turns across several lease renewals: a renewal must never bring back the lease
+    // of a turn that just ended (the next turn would find its session busy).
+    let mut tasks = Vec::new();
+    for s in 0..SESSIONS {
+        let (first, second) = (pods.a.ws.clone(), pods.b.ws.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut on_first = Client::connect_url(&first).await;
+            let mut on_second = Client::connect_url(&second).await;
+            let session = new_session(&mut on_first).await;
+            for t in 0..TURNS {
+                let client = if t % 2 == 0 {
+                    &mut on_first
+                } else {
+                    &mut on_second
+                };
+                let request = format!("s{s}-t{t}");
+                let ack = client.request(send(&session, &request, "again")).await;
+                assert_eq!(ack["status"], 202, "turn {request}: {ack}");
+                until(client, "eventual_response").await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("every turn found its session free");
+    }
 }

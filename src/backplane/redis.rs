@@ -1,8 +1,9 @@
 //! The Redis backplane. Keys and channels (all under `so:`):
 //!
 //! - `so:lease:<session>` holds `<pod>/<turn>` while that pod runs a turn in the session (`SET NX
-//!   PX`); the pod renews its leases every third of the lease time and deletes them with a
-//!   compare-and-delete script, so only the holder can free or extend one.
+//!   PX`); the pod renews all its leases in one script every third of the lease time and
+//!   deletes them with a compare-and-delete script, so only the holder can free or extend one
+//!   (and a renewal never races a deletion: both take one lock).
 //! - `so:s:<session>` and `so:a:<agent>` carry events (JSON) for the sockets of a session or of
 //!   an agent's sessions; every pod pattern-subscribes to both.
 //! - `so:pod:<pod>` carries requests to one pod and the replies to them. `PUBLISH` says how many
@@ -35,13 +36,19 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest wait between two attempts to re-subscribe.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 
-/// Extends the lease when this pod holds it, takes it again when it expired meanwhile; 0 when
-/// another pod holds it now.
-const RENEW: &str = r"
-local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-if not v then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 2 end
-return 0";
+/// For every lease key with its holder (ARGV[i]; the last ARGV is the lease in ms): extends it
+/// when this pod holds it (1), takes it again when it expired meanwhile — Redis restarted
+/// without persistence, say — (2), or reports that another pod holds it now (0).
+const RENEW_ALL: &str = r"
+local ms = ARGV[#KEYS + 1]
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('GET', key)
+  if v == ARGV[i] then redis.call('PEXPIRE', key, ms) out[i] = 1
+  elseif not v then redis.call('SET', key, ARGV[i], 'PX', ms) out[i] = 2
+  else out[i] = 0 end
+end
+return out";
 /// Deletes the lease only when this pod holds it.
 const RELEASE: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -110,6 +117,8 @@ pub struct RedisBackplane {
     inbox: InboxSlot,
     /// Leases this pod holds: session → holder value.
     held: Mutex<HashMap<Uuid, String>>,
+    /// Held while leases are renewed or deleted (see [`RedisBackplane::renew_all`]).
+    renewing: Arc<tokio::sync::Mutex<()>>,
     /// Requests waiting for their reply.
     waiting: Mutex<HashMap<Uuid, oneshot::Sender<PodReply>>>,
     /// Whether the subscriber is connected and subscribed.
@@ -154,6 +163,7 @@ impl RedisBackplane {
             lease,
             inbox: InboxSlot::default(),
             held: Mutex::new(HashMap::new()),
+            renewing: Arc::new(tokio::sync::Mutex::new(())),
             waiting: Mutex::new(HashMap::new()),
             subscribed: AtomicBool::new(false),
             traffic: Traffic::default(),
@@ -185,38 +195,40 @@ impl RedisBackplane {
         .map_err(unavailable)
     }
 
-    /// Renews every lease this pod holds; drops those another pod took meanwhile.
+    /// Renews every lease this pod holds in one round trip; drops those another pod took
+    /// meanwhile. Runs under `renewing`, which every lease deletion also takes, so a renewal
+    /// never brings back a lease released while it ran.
     async fn renew_all(&self) {
+        let _renewing = self.renewing.lock().await;
         let held: Vec<(Uuid, String)> = lock(&self.held)
             .iter()
             .map(|(s, h)| (*s, h.clone()))
             .collect();
-        let ms = self.lease.as_millis() as u64;
-        for (session_id, holder) in held {
-            let mut conn = self.conn();
-            let renewed = tokio::time::timeout(
-                COMMAND_TIMEOUT,
-                redis::Script::new(RENEW)
-                    .key(lease_key(session_id))
-                    .arg(&holder)
-                    .arg(ms)
-                    .invoke_async::<i64>(&mut conn),
-            )
-            .await;
-            match renewed {
-                Ok(Ok(0)) => {
-                    tracing::warn!(session = %session_id, "turn lease taken by another pod");
-                    let mut map = lock(&self.held);
-                    if map.get(&session_id) == Some(&holder) {
-                        map.remove(&session_id);
+        if held.is_empty() {
+            return;
+        }
+        let renew = redis::Script::new(RENEW_ALL);
+        let mut script = renew.prepare_invoke();
+        for (session_id, holder) in &held {
+            script.key(lease_key(*session_id)).arg(holder);
+        }
+        script.arg(self.lease.as_millis() as u64);
+        let mut conn = self.conn();
+        let renewed =
+            tokio::time::timeout(COMMAND_TIMEOUT, script.invoke_async::<Vec<i64>>(&mut conn)).await;
+        match renewed {
+            Ok(Ok(results)) => {
+                for ((session_id, holder), result) in held.iter().zip(results) {
+                    if result == 0 {
+                        tracing::warn!(session = %session_id, "turn lease taken by another pod");
+                        self.forget(*session_id, holder);
                     }
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(session = %session_id, error = %e, "turn lease not renewed")
-                }
-                Err(_) => tracing::warn!(session = %session_id, "turn lease renewal timed out"),
             }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, leases = held.len(), "turn leases not renewed")
+            }
+            Err(_) => tracing::warn!(leases = held.len(), "turn lease renewal timed out"),
         }
     }
 
@@ -390,11 +402,16 @@ impl Backplane for RedisBackplane {
         self.forget(session_id, holder);
         let conn = self.conn();
         let holder = holder.to_string();
-        tokio::spawn(async move { delete_lease(conn, session_id, &holder).await });
+        let renewing = Arc::clone(&self.renewing);
+        tokio::spawn(async move {
+            let _renewing = renewing.lock().await;
+            delete_lease(conn, session_id, &holder).await
+        });
     }
 
     async fn release_now(&self, session_id: Uuid, holder: &str) {
         self.forget(session_id, holder);
+        let _renewing = self.renewing.lock().await;
         delete_lease(self.conn(), session_id, holder).await;
     }
 

@@ -1,10 +1,11 @@
 //! `cancel`: stops a running turn — here, or on the pod running it — which then ends with
-//! `cancelled`. Nothing is sent when no matching turn runs.
+//! `cancelled`. Nothing is sent when no matching turn runs; a turn whose pod does not answer
+//! (it died and its lease has not expired yet) is an `AGENT_ERROR`.
 
 use super::{Context, HandlerResult};
 use crate::auth::owned_session;
 use crate::backplane::{PodReply, PodRequest};
-use crate::protocol::CancelRequest;
+use crate::protocol::{CancelRequest, ErrorCode};
 
 /// Cancels the named session's turn, or this connection's turns.
 pub async fn handle(ctx: &Context, req: CancelRequest) -> HandlerResult {
@@ -26,11 +27,9 @@ pub async fn handle(ctx: &Context, req: CancelRequest) -> HandlerResult {
                             _ => 0,
                         },
                         Ok(None) => 0,
-                        // Nothing is sent for a cancel that finds no turn; the log says why.
-                        Err(e) => {
-                            tracing::warn!(session = %session_id, error = %e, "cancel did not reach the turn's pod");
-                            0
-                        }
+                        // A turn runs (its lease is held) but its pod does not answer: say so
+                        // instead of letting the client wait for a `cancelled` that never comes.
+                        Err(e) => return Err(super::pod_unreachable(ErrorCode::AgentError, e)),
                     }
                 }
                 n => n,
