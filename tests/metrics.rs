@@ -7,8 +7,7 @@ mod common;
 mod tool_server;
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use common::gateway::{MockGateway, Reply, ReplyToolCall};
@@ -38,33 +37,12 @@ impl Drop for Server {
 
 /// Starts the server binary with in-memory storage and `envs`.
 fn start_binary(envs: &[(&str, &str)]) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_smooth-operator-rs"));
-    command
-        .env_clear()
-        .env("SMOOTH_AGENT_BIND", "127.0.0.1")
-        .env("SMOOTH_AGENT_PORT", "0")
-        .env("SMOOTH_AGENT_STORAGE", "memory")
-        .env("SMOOTH_AGENT_GATEWAY_RETRIES", "0")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    for (key, value) in envs {
-        command.env(key, value);
-    }
-    let mut child = command.spawn().expect("start the server binary");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(url) = line.strip_prefix("smooth-operator-rs listening on ") {
-                let _ = tx.send(url.trim().to_string());
-            }
-        }
-    });
-    let ws_url = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the server prints its URL");
+    let mut settings = vec![
+        ("SMOOTH_AGENT_STORAGE", "memory".to_string()),
+        ("SMOOTH_AGENT_GATEWAY_RETRIES", "0".to_string()),
+    ];
+    settings.extend(envs.iter().map(|(k, v)| (*k, v.to_string())));
+    let (child, ws_url) = common::spawn_server(&settings);
     let http_url = ws_url
         .replacen("ws://", "http://", 1)
         .trim_end_matches("/ws")
