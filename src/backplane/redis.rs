@@ -12,8 +12,8 @@
 //! Commands go through redis' `ConnectionManager`, which reconnects by itself; the subscriber
 //! is a task of its own that reconnects with backoff and counts how often it had to.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -97,17 +97,6 @@ fn unavailable(e: impl std::fmt::Display) -> BackplaneError {
     BackplaneError::Unavailable(e.to_string())
 }
 
-/// Counters of the backplane's traffic, for metrics and tests.
-#[derive(Debug, Default)]
-pub struct Traffic {
-    /// Events published.
-    pub published: AtomicU64,
-    /// Events received from the backplane and handed to the inbox.
-    pub delivered: AtomicU64,
-    /// Times the subscriber had to connect again.
-    pub reconnects: AtomicU64,
-}
-
 /// The Redis backplane of one pod.
 pub struct RedisBackplane {
     pod_id: String,
@@ -123,8 +112,6 @@ pub struct RedisBackplane {
     waiting: Mutex<HashMap<Uuid, oneshot::Sender<PodReply>>>,
     /// Whether the subscriber is connected and subscribed.
     subscribed: AtomicBool,
-    /// Traffic counters.
-    pub traffic: Traffic,
 }
 
 impl std::fmt::Debug for RedisBackplane {
@@ -166,7 +153,6 @@ impl RedisBackplane {
             renewing: Arc::new(tokio::sync::Mutex::new(())),
             waiting: Mutex::new(HashMap::new()),
             subscribed: AtomicBool::new(false),
-            traffic: Traffic::default(),
         });
         let (first_tx, first_rx) = oneshot::channel();
         tokio::spawn(subscriber(Arc::downgrade(&backplane), first_tx));
@@ -271,7 +257,6 @@ impl RedisBackplane {
             }
         };
         if let Some(inbox) = self.inbox.get() {
-            self.traffic.delivered.fetch_add(1, Ordering::Relaxed);
             crate::telemetry::backplane_delivered();
             inbox.deliver(&target, event).await;
         }
@@ -327,7 +312,6 @@ async fn subscriber(backplane: Weak<RedisBackplane>, first: oneshot::Sender<()>)
                     return;
                 };
                 me.subscribed.store(false, Ordering::SeqCst);
-                me.traffic.reconnects.fetch_add(1, Ordering::Relaxed);
                 crate::telemetry::backplane_reconnected();
                 tracing::warn!("lost the Redis backplane subscription; subscribing again");
             }
@@ -365,7 +349,6 @@ impl Backplane for RedisBackplane {
     async fn publish(&self, target: Target, event: &Event) -> Result<(), BackplaneError> {
         let payload = serde_json::to_string(event).map_err(unavailable)?;
         self.publish_raw(target_channel(&target), payload).await?;
-        self.traffic.published.fetch_add(1, Ordering::Relaxed);
         crate::telemetry::backplane_published();
         Ok(())
     }
@@ -493,11 +476,6 @@ impl RedisBackplane {
         if held.get(&session_id).map(String::as_str) == Some(holder) {
             held.remove(&session_id);
         }
-    }
-
-    /// The sessions this pod holds a turn lease on.
-    pub fn held_sessions(&self) -> HashSet<Uuid> {
-        lock(&self.held).keys().copied().collect()
     }
 }
 

@@ -97,11 +97,6 @@ impl Attachments {
         }
         delivered
     }
-
-    /// How many sessions have attached connections (for tests).
-    pub fn session_count(&self) -> usize {
-        lock(&self.sessions).len()
-    }
 }
 
 fn remove(sessions: &mut HashMap<Uuid, Vec<Attached>>, session_id: Uuid, connection_id: Uuid) {
