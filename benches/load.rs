@@ -17,8 +17,11 @@
 //! 1 k / 10 k / 100 k chunks in the knowledge base (`LOAD_MAX_CHUNKS` lowers the largest).
 //! `pods` runs the session and turn workloads again on two pods sharing a private Postgres and
 //! a private Redis (started by the benchmark; Debian's `postgresql` and `redis-server`).
-//! `LOAD_ONLY=idle,ping,create,turn,pods,growth-create,growth-history,growth-retrieval` picks
-//! some.
+//! Bounded memory: `slow` has 300 clients stop reading while their turns stream a 1 MiB reply
+//! (the server's peak RSS, and whether it disconnects them), `parked` holds 10 000 turns
+//! awaiting a tool approval (RSS per parked turn).
+//! `LOAD_ONLY=idle,ping,create,turn,slow,parked,pods,growth-create,growth-history,growth-retrieval`
+//! picks some.
 
 #[path = "../tests/common/driver.rs"]
 mod driver;
@@ -41,6 +44,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// Deltas the mock gateway streams per reply.
 const DELTAS: usize = 20;
+/// How long after the clients leave "RSS after" is read: mimalloc gives freed memory back to
+/// the system only after its purge delay (1 s, 10 s for whole arenas).
+const RETURN_WAIT: Duration = Duration::from_secs(12);
 /// The admin token the benchmark's server is started with (loopback only).
 const ADMIN_TOKEN: &str = "load-bench-admin-token";
 
@@ -126,6 +132,41 @@ fn sse_body() -> String {
     body
 }
 
+/// The model whose replies are [`LONG_DELTAS`] deltas of [`LONG_DELTA_BYTES`] each.
+const LONG_MODEL: &str = "load-long";
+/// Deltas of a long reply.
+const LONG_DELTAS: usize = 4000;
+/// Bytes of text in each delta of a long reply.
+const LONG_DELTA_BYTES: usize = 256;
+/// The model that answers with a call of the approval-gated tool `delete_order`.
+const TOOL_MODEL: &str = "load-tool";
+
+/// A reply of [`LONG_DELTAS`] deltas (1 MiB of text): far more than the kernel's socket
+/// buffers hold, so a client that stops reading leaves the rest queued in the server.
+fn long_body() -> String {
+    let text = "x".repeat(LONG_DELTA_BYTES);
+    let mut body = String::new();
+    for _ in 0..LONG_DELTAS {
+        let chunk = json!({"choices":[{"index":0,"delta":{"content":text},"finish_reason":null}]});
+        body.push_str(&format!("data: {chunk}\n\n"));
+    }
+    body.push_str(
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n",
+    );
+    body.push_str("data: [DONE]\n\n");
+    body
+}
+
+/// A reply that calls `delete_order` (the server asks a person before running it).
+fn tool_call_body() -> String {
+    let call = json!({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1",
+        "type":"function","function":{"name":"delete_order","arguments":"{\"orderId\":\"A-1\"}"}}]},
+        "finish_reason":null}]});
+    format!(
+        "data: {call}\n\ndata: {{\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"tool_calls\"}}]}}\n\ndata: [DONE]\n\n"
+    )
+}
+
 /// Runs the mock gateway until killed; prints its base URL first.
 fn gateway_main() {
     use axum::body::Body;
@@ -137,15 +178,25 @@ fn gateway_main() {
         .build()
         .expect("gateway runtime");
     runtime.block_on(async {
-        let body = sse_body();
+        let bodies = Arc::new([sse_body(), long_body(), tool_call_body()]);
         let app = axum::Router::new().route(
             "/v1/chat/completions",
-            post(move || {
-                let body = body.clone();
+            post(move |request: String| {
+                let bodies = bodies.clone();
                 async move {
+                    // The model names the reply; a tool's result answers with the short one.
+                    let body = if request.contains(&format!("\"model\":\"{LONG_MODEL}\"")) {
+                        &bodies[1]
+                    } else if request.contains(&format!("\"model\":\"{TOOL_MODEL}\""))
+                        && !request.contains("\"role\":\"tool\"")
+                    {
+                        &bodies[2]
+                    } else {
+                        &bodies[0]
+                    };
                     Response::builder()
                         .header("content-type", "text/event-stream")
-                        .body(Body::from(body))
+                        .body(Body::from(body.clone()))
                         .expect("response")
                 }
             }),
@@ -317,6 +368,25 @@ async fn connect(url: &str) -> Ws {
     ws
 }
 
+/// Connects with a small kernel receive buffer, like a client on a slow link: what it does not
+/// read soon backs up into the server instead of into this machine's socket buffers.
+async fn connect_slow(url: &str) -> Ws {
+    let address = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .expect("host:port")
+        .parse()
+        .expect("a socket address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    let stream = socket.connect(address).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+        .await
+        .expect("WebSocket handshake");
+    ws
+}
+
 async fn next_event(ws: &mut Ws) -> Value {
     loop {
         match ws.next().await.expect("the server closed").expect("frame") {
@@ -411,7 +481,7 @@ async fn idle(server: &Server, scale: Scale) -> Vec<Row> {
     for mut ws in sockets {
         let _ = ws.close(None).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(RETURN_WAIT).await;
     let after = server.rss_kib();
     vec![Row {
         workload: format!("idle connections ({n} held)"),
@@ -836,6 +906,193 @@ async fn growth_retrieval(server: &Server, scale: Scale) -> Vec<Row> {
     rows
 }
 
+/// Events of a connection until `kind` (or the end of the stream): whether `kind` came.
+async fn until(ws: &mut Ws, kind: &str) -> bool {
+    while let Some(Ok(message)) = ws.next().await {
+        if let Message::Text(text) = message {
+            let event: Value = serde_json::from_str(text.as_str()).expect("json");
+            if event["type"] == kind {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Clients that stop reading while their turns stream a long reply: the server's memory at its
+/// peak, how many it disconnected (their send timeout is 2 s), and whether a fresh client is
+/// still answered meanwhile.
+async fn slow_readers(gateway: &str, scale: Scale) -> Row {
+    let n = scale.pick(300, 20);
+    let server = Server::start_with(
+        gateway,
+        &[
+            ("SMOOTH_AGENT_MODEL", LONG_MODEL.to_string()),
+            ("SMOOTH_AGENT_SEND_TIMEOUT_SECS", "2".to_string()),
+        ],
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib();
+    let mut held = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut ws = connect_slow(&server.ws_url).await;
+        let session = create_session(&mut ws).await;
+        send(
+            &mut ws,
+            &json!({"action": "send_message", "requestId": format!("s{i}"), "sessionId": session,
+                    "message": "hello", "stream": true}),
+        )
+        .await;
+        assert!(until(&mut ws, "stream_token").await, "the turn streams");
+        // From here on this client reads nothing.
+        held.push(ws);
+    }
+    let mut peak = server.rss_kib();
+    let mut fresh_ping = Duration::ZERO;
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(6) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peak = peak.max(server.rss_kib());
+        if fresh_ping.is_zero() && watch.elapsed() > Duration::from_secs(1) {
+            let mut ws = connect(&server.ws_url).await;
+            let at = Instant::now();
+            ping(&mut ws).await;
+            fresh_ping = at.elapsed();
+        }
+    }
+    // Read what reached each client: a disconnected one ends before its eventual_response.
+    let mut disconnected = 0;
+    let mut tokens = Vec::with_capacity(n);
+    for mut ws in held {
+        let mut count = 0usize;
+        let mut finished = false;
+        let drained = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Some(Ok(message)) = ws.next().await {
+                if let Message::Text(text) = message {
+                    if text.as_str().contains("\"eventual_response\"") {
+                        finished = true;
+                        break;
+                    }
+                    count += 1;
+                }
+            }
+        })
+        .await;
+        if drained.is_ok() && !finished {
+            disconnected += 1;
+        }
+        tokens.push(count);
+    }
+    tokens.sort_unstable();
+    tokio::time::sleep(RETURN_WAIT).await;
+    let after = server.rss_kib();
+    Row {
+        workload: format!("slow readers ({n} stop reading mid-turn)"),
+        ops: n as u64,
+        note: format!(
+            "reply {} KiB each; RSS {before} KiB -> peak {peak} KiB ({:.0} KiB per slow client) \
+             -> {after} KiB after; {disconnected}/{n} disconnected, median {} of {LONG_DELTAS} \
+             frames reached them; a fresh ping meanwhile {:.2} ms",
+            LONG_DELTAS * LONG_DELTA_BYTES / 1024,
+            peak.saturating_sub(before) as f64 / n as f64,
+            tokens[n / 2],
+            fresh_ping.as_secs_f64() * 1000.0,
+        ),
+        ..Row::default()
+    }
+}
+
+/// Turns parked awaiting approval of a tool call: the server's memory per parked turn.
+async fn parked(gateway: &str, scale: Scale) -> Row {
+    let n = scale.pick(10_000, 200);
+    let connections = 20;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tools = dir.path().join("tools.json");
+    let declared = json!([{
+        "name": "delete_order",
+        "description": "Deletes an order.",
+        "parameters": {"type": "object", "properties": {"orderId": {"type": "string"}},
+                       "required": ["orderId"], "additionalProperties": false},
+        // Never reached: only one turn is approved, and its failure is an answer too.
+        "http": {"url": "http://127.0.0.1:9/delete"}
+    }]);
+    std::fs::write(&tools, declared.to_string()).expect("tools file");
+    let server = Server::start_with(
+        gateway,
+        &[
+            ("SMOOTH_AGENT_MODEL", TOOL_MODEL.to_string()),
+            ("SMOOTH_AGENT_TOOLS_FILE", tools.display().to_string()),
+            ("SMOOTH_AGENT_CONFIRM_TOOLS", "delete".to_string()),
+            ("SMOOTH_AGENT_MAX_TURNS", (n + 16).to_string()),
+            ("SMOOTH_AGENT_MAX_TURNS_PER_CONNECTION", n.to_string()),
+        ],
+    );
+    let mut sockets = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let mut ws = connect(&server.ws_url).await;
+        let mut sessions = Vec::new();
+        for _ in 0..n / connections {
+            sessions.push(create_session(&mut ws).await);
+        }
+        sockets.push((ws, sessions));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = server.rss_kib();
+    let started = Instant::now();
+    let tasks: Vec<_> = sockets
+        .into_iter()
+        .map(|(mut ws, sessions)| {
+            tokio::spawn(async move {
+                for (i, session) in sessions.iter().enumerate() {
+                    send(
+                        &mut ws,
+                        &json!({"action": "send_message", "requestId": format!("p{i}"),
+                                "sessionId": session, "message": "delete A-1", "stream": true}),
+                    )
+                    .await;
+                    assert!(until(&mut ws, "write_confirmation_required").await);
+                }
+                (ws, sessions)
+            })
+        })
+        .collect();
+    let mut sockets = Vec::new();
+    for task in tasks {
+        sockets.push(task.await.expect("park task"));
+    }
+    let parking = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib();
+    // What the parked turns cost while nothing happens.
+    let idle_cpu = server.cpu();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_cpu = (server.cpu() - idle_cpu).as_secs_f64() / 3.0 * 100.0;
+    // The parked turns are real: one approved turn runs to its end.
+    let (ws, sessions) = &mut sockets[0];
+    send(
+        ws,
+        &json!({"action": "confirm_tool_action", "requestId": "k", "sessionId": sessions[0],
+                "approved": true}),
+    )
+    .await;
+    assert!(
+        until(ws, "eventual_response").await,
+        "an approved turn ends"
+    );
+    let total = (n / connections * connections) as u64;
+    Row {
+        workload: format!("parked turns ({total} awaiting approval)"),
+        ops: total,
+        per_sec: Some(total as f64 / parking.as_secs_f64()),
+        note: format!(
+            "RSS {before} KiB -> {after} KiB ({:.2} KiB per parked turn); server CPU while \
+             they wait {idle_cpu:.1} %",
+            after.saturating_sub(before) as f64 / total as f64
+        ),
+        ..Row::default()
+    }
+}
+
 /// The session and turn workloads on two pods sharing a private Postgres and a private Redis
 /// (both started here, on loopback, and stopped at the end).
 async fn pods(gateway: &str, scale: Scale, gateway_ttft: f64) -> Vec<Row> {
@@ -918,6 +1175,12 @@ fn main() {
                 rows.push(turns(one, scale, 1, gateway_first, "").await);
                 rows.push(turns(one, scale, 16, gateway_first, "").await);
             }
+        }
+        if wanted("slow") {
+            rows.push(slow_readers(&gateway, scale).await);
+        }
+        if wanted("parked") {
+            rows.push(parked(&gateway, scale).await);
         }
         if wanted("pods") {
             rows.extend(pods(&gateway, scale, gateway_first).await);

@@ -253,7 +253,8 @@ pub async fn bind_and_start_with_store(
     store: DynStore,
 ) -> anyhow::Result<ServerHandle> {
     let config = config.normalized();
-    let store = crate::store::timed(store);
+    // Timed inside: the metrics count what reaches the database, not what the cache answered.
+    let store = crate::store::cached(crate::store::timed(store));
     let auth = Arc::new(Auth::from_config(&config.auth)?);
     if let Some(path) = &config.agents_file {
         seed_agents(&store, path).await?;

@@ -9,6 +9,7 @@
 
 pub mod acl;
 pub mod agent;
+mod cached;
 pub mod clock;
 mod codec;
 mod open;
@@ -26,6 +27,7 @@ use uuid::Uuid;
 use crate::protocol::{ClientError, ErrorCode, Message, Session};
 use agent::AgentDefinition;
 
+pub use cached::{cached, Cached, FRESH_FOR};
 pub use open::{open, open_with_clock};
 pub use records::*;
 pub use timed::{timed, Timed};

@@ -81,6 +81,9 @@ pub(super) async fn run(
                 Delta::Usage(u) => add_usage(&mut usage, u),
             }
         }
+        // The finished call holds its request (a copy of every message) and its response
+        // state: free them before the tools run, which may park the turn for minutes.
+        drop(stream);
         if fragments.is_empty() || last {
             // On the last step tool calls are not run: the cap is reached.
             return Ok(ModelOutput {

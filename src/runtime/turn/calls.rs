@@ -244,17 +244,25 @@ fn describe(name: &str, arguments: &str) -> String {
 }
 
 /// Runs a tool call and logs its name, outcome and duration (never its arguments or result,
-/// which may hold personal data).
-async fn timed(name: &str, run: impl std::future::Future<Output = ToolOutcome>) -> ToolOutcome {
-    let started = std::time::Instant::now();
-    let outcome = run.await;
-    tracing::info!(
-        tool = %name,
-        is_error = outcome.is_error,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "tool call finished"
-    );
-    outcome
+/// which may hold personal data). The tool's future is boxed before anything awaits it: a turn
+/// parked on an approval keeps its own future for minutes, and an HTTP tool's request state
+/// inline would make every parked turn that much larger.
+fn timed<'a>(
+    name: &'a str,
+    run: impl std::future::Future<Output = ToolOutcome> + Send + 'a,
+) -> impl std::future::Future<Output = ToolOutcome> + Send + 'a {
+    let run = Box::pin(run);
+    async move {
+        let started = std::time::Instant::now();
+        let outcome = run.await;
+        tracing::info!(
+            tool = %name,
+            is_error = outcome.is_error,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "tool call finished"
+        );
+        outcome
+    }
 }
 
 #[cfg(test)]
