@@ -102,6 +102,20 @@ impl<T: Clone> Recent<T> {
             .insert(key.to_string(), (Instant::now(), value));
     }
 
+    /// The fresh answer for `key`, else what `read` gets from the store (kept for next time).
+    async fn read_through<F>(&self, key: &str, read: impl FnOnce() -> F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        if let Some(hit) = self.get(key) {
+            return Ok(hit);
+        }
+        let epoch = self.epoch();
+        let value = read().await?;
+        self.put(key, value.clone(), epoch);
+        Ok(value)
+    }
+
     /// Forgets everything (after a write of this kind).
     fn forget(&self) {
         let mut state = self.lock();
@@ -173,13 +187,9 @@ impl Store for Cached {
     }
 
     async fn document_count(&self) -> Result<u64, StoreError> {
-        if let Some(hit) = self.document_count.get("") {
-            return Ok(hit);
-        }
-        let epoch = self.document_count.epoch();
-        let count = self.inner.document_count().await?;
-        self.document_count.put("", count, epoch);
-        Ok(count)
+        self.document_count
+            .read_through("", || self.inner.document_count())
+            .await
     }
 
     async fn search_text(
@@ -208,13 +218,9 @@ impl Store for Cached {
     }
 
     async fn get_agent(&self, id: &str) -> Result<Option<AgentRecord>, StoreError> {
-        if let Some(hit) = self.agents.get(id) {
-            return Ok(hit);
-        }
-        let epoch = self.agents.epoch();
-        let record = self.inner.get_agent(id).await?;
-        self.agents.put(id, record.clone(), epoch);
-        Ok(record)
+        self.agents
+            .read_through(id, || self.inner.get_agent(id))
+            .await
     }
 
     async fn list_agents(
@@ -241,13 +247,9 @@ impl Store for Cached {
     }
 
     async fn gateway_key(&self, organization_id: &str) -> Result<Option<String>, StoreError> {
-        if let Some(hit) = self.gateway_keys.get(organization_id) {
-            return Ok(hit);
-        }
-        let epoch = self.gateway_keys.epoch();
-        let key = self.inner.gateway_key(organization_id).await?;
-        self.gateway_keys.put(organization_id, key.clone(), epoch);
-        Ok(key)
+        self.gateway_keys
+            .read_through(organization_id, || self.inner.gateway_key(organization_id))
+            .await
     }
 
     async fn list_conversations(
