@@ -368,7 +368,8 @@ async fn connect(url: &str) -> Ws {
     ws
 }
 
-/// Connects with a small kernel receive buffer, like a client on a slow link: what it does not
+/// Connects with a client's socket shape across the internet (a 64 KiB receive buffer, 1460-byte
+/// segments), like a client on a slow link: what it does not
 /// read soon backs up into the server instead of into this machine's socket buffers.
 async fn connect_slow(url: &str) -> Ws {
     let address = url
@@ -378,8 +379,24 @@ async fn connect_slow(url: &str) -> Ws {
         .expect("host:port")
         .parse()
         .expect("a socket address");
+    use std::os::fd::AsRawFd;
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("SO_RCVBUF");
+    socket.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
+    // Internet-sized segments: Linux sizes the server's send buffer from the segment size, and
+    // loopback's 64 KiB segments let the kernel take up to 4 MiB off a server whose client
+    // stopped reading (tests/bounded_memory.rs has the measurements).
+    let mss: libc::c_int = 1460;
+    // SAFETY: a valid socket descriptor and a c_int option value of the right length.
+    let set = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_MAXSEG,
+            std::ptr::from_ref(&mss).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
     let stream = socket.connect(address).await.expect("connect");
     let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
         .await

@@ -71,12 +71,18 @@ pub struct Gateway {
     settings: GatewaySettings,
 }
 
+/// Idle connections kept to the gateway, at most.
+const POOL_MAX_IDLE: usize = 32;
+
 impl Gateway {
     /// Builds a client; fails only if the TLS stack cannot initialise.
     pub fn new(settings: GatewaySettings) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
+            // A burst of turns opens as many connections as turns; keep only a few idle
+            // afterwards (each holds a socket and its buffers for the idle timeout).
+            .pool_max_idle_per_host(POOL_MAX_IDLE)
             .build()?;
         Ok(Self { http, settings })
     }
