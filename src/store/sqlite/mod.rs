@@ -14,8 +14,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
+use sqlx::ConnectOptions;
 use uuid::Uuid;
 
 use super::agent::AgentDefinition;
@@ -53,9 +55,12 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5));
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Self::migrated(pool).await
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        // The writer's own connection: its page cache stays warm from batch to batch.
+        let own = options.connect().await?;
+        Ok(Self::with_writer(pool, Some(own)))
     }
 
     /// Opens a private in-memory database (gone when the process exits).
@@ -69,16 +74,17 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        Self::migrated(pool).await
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        Ok(Self::with_writer(pool, None))
     }
 
-    async fn migrated(pool: SqlitePool) -> Result<Self, StoreError> {
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self {
-            writer: batch::Writer::start(pool.clone()),
+    /// The store on a migrated `pool`, its writer on `own` if given.
+    fn with_writer(pool: SqlitePool, own: Option<SqliteConnection>) -> Self {
+        Self {
+            writer: batch::Writer::start(pool.clone(), own),
             pool,
             clock: clock::system(),
-        })
+        }
     }
 
     /// The same store taking its timestamps from `clock`.

@@ -3,8 +3,9 @@
 
 use std::str::FromStr;
 
+use rusqlite::params;
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -115,36 +116,6 @@ impl SqliteStore {
         Self::new_session_value(*new, &now_text)
     }
 
-    /// Inserts the session row of `new` on `conn` (inside the caller's transaction).
-    async fn insert_session_row(
-        conn: &mut SqliteConnection,
-        new: &NewSession,
-        now_text: &str,
-    ) -> Result<(), sqlx::Error> {
-        sqlx::query(
-            "INSERT INTO sessions (id, conversation_id, organization_id, owner_id, owner_org, \
-             verified_user_id, contact_email, agent_id, agent_name, user_participant_id, \
-             agent_participant_id, thread_id, status, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
-        )
-        .bind(new.session_id.to_string())
-        .bind(new.conversation_id.to_string())
-        .bind(&new.organization_id)
-        .bind(&new.owner_id)
-        .bind(&new.owner_org)
-        .bind(&new.verified_user_id)
-        .bind(&new.user_email)
-        .bind(&new.agent_id)
-        .bind(&new.agent_name)
-        .bind(new.user_participant_id.to_string())
-        .bind(new.agent_participant_id.to_string())
-        .bind(new.conversation_id.to_string())
-        .bind(now_text)
-        .execute(&mut *conn)
-        .await?;
-        Ok(())
-    }
-
     /// The session `new` describes, as just stored at `now_text`.
     fn new_session_value(new: NewSession, now_text: &str) -> Result<Session, StoreError> {
         Ok(Session {
@@ -176,22 +147,18 @@ impl SqliteStore {
         new: NewSession,
     ) -> Result<Session, StoreError> {
         let now_text = ts(self.clock.now());
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        if let Some(supports) = &new.supports {
-            sqlx::query("UPDATE conversations SET supports = ? WHERE id = ?")
-                .bind(supports_text(supports))
-                .bind(new.conversation_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-        }
-        Self::insert_session_row(&mut tx, &new, &now_text).await?;
-        let supports: Option<String> =
-            sqlx::query_scalar("SELECT supports FROM conversations WHERE id = ?")
-                .bind(new.conversation_id.to_string())
-                .fetch_one(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        let mut session = Self::new_session_value(new, &now_text)?;
+        let written = self
+            .writer
+            .write(Write::Resumed {
+                new: Box::new(new),
+                at: now_text.clone(),
+                supports: None,
+            })
+            .await?;
+        let Write::Resumed { new, supports, .. } = written else {
+            unreachable!("the writer hands back what it was given")
+        };
+        let mut session = Self::new_session_value(*new, &now_text)?;
         session.supports = parse_supports(supports)?;
         Ok(session)
     }
@@ -345,81 +312,130 @@ impl SqliteStore {
 
 /// Inserts a new session with its conversation and both participants, inside the writer's
 /// transaction.
-pub(super) async fn write_session(
-    conn: &mut SqliteConnection,
+pub(super) fn write_session(
+    tx: &rusqlite::Connection,
     new: &NewSession,
     now_text: &str,
-) -> Result<(), sqlx::Error> {
+) -> rusqlite::Result<()> {
     let metadata = if new.metadata.is_empty() {
         None
     } else {
         Some(Value::Object(new.metadata.clone()).to_string())
     };
-    sqlx::query(
+    let conversation_id = new.conversation_id.to_string();
+    tx.prepare_cached(
         "INSERT INTO conversations (id, platform, name, organization_id, idempotency_key, \
          metadata, supports, created_at, updated_at) VALUES (?, 'web', ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(new.conversation_id.to_string())
-    .bind(format!("Session {}", new.session_id))
-    .bind(&new.organization_id)
-    .bind(new.session_id.to_string())
-    .bind(metadata)
-    .bind(new.supports.as_deref().map(supports_text))
-    .bind(now_text)
-    .bind(now_text)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        conversation_id,
+        format!("Session {}", new.session_id),
+        new.organization_id,
+        new.session_id.to_string(),
+        metadata,
+        new.supports.as_deref().map(supports_text),
+        now_text,
+        now_text,
+    ])?;
     // The user's external id: the signed-in user, else the user a widget vouched for.
     let external_id = new.owner_id.as_ref().or(new.verified_user_id.as_ref());
-    sqlx::query(
+    tx.prepare_cached(
         "INSERT INTO participants (id, conversation_id, organization_id, kind, name, \
          external_id, internal_id, email, browser_fingerprint, created_at) \
          VALUES (?, ?, ?, 'user', ?, ?, NULL, ?, ?, ?), (?, ?, ?, 'ai-agent', ?, NULL, ?, NULL, NULL, ?)",
-    )
-    .bind(new.user_participant_id.to_string())
-    .bind(new.conversation_id.to_string())
-    .bind(&new.organization_id)
-    .bind(&new.user_name)
-    .bind(external_id)
-    .bind(&new.user_email)
-    .bind(&new.browser_fingerprint)
-    .bind(now_text)
-    .bind(new.agent_participant_id.to_string())
-    .bind(new.conversation_id.to_string())
-    .bind(&new.organization_id)
-    .bind(&new.agent_name)
-    .bind(&new.agent_id)
-    .bind(now_text)
-    .execute(&mut *conn)
-    .await?;
-    SqliteStore::insert_session_row(conn, new, now_text).await
+    )?
+    .execute(params![
+        new.user_participant_id.to_string(),
+        conversation_id,
+        new.organization_id,
+        new.user_name,
+        external_id,
+        new.user_email,
+        new.browser_fingerprint,
+        now_text,
+        new.agent_participant_id.to_string(),
+        conversation_id,
+        new.organization_id,
+        new.agent_name,
+        new.agent_id,
+        now_text,
+    ])?;
+    write_session_row(tx, new, now_text)
+}
+
+/// Inserts a new session in the existing conversation `new.conversation_id` (a `Some`
+/// `new.supports` replaces the conversation's), inside the writer's transaction; returns the
+/// conversation's capabilities as stored.
+pub(super) fn write_resumed(
+    tx: &rusqlite::Connection,
+    new: &NewSession,
+    now_text: &str,
+) -> rusqlite::Result<Option<String>> {
+    let conversation_id = new.conversation_id.to_string();
+    if let Some(supports) = &new.supports {
+        tx.prepare_cached("UPDATE conversations SET supports = ? WHERE id = ?")?
+            .execute(params![supports_text(supports), conversation_id])?;
+    }
+    write_session_row(tx, new, now_text)?;
+    tx.prepare_cached("SELECT supports FROM conversations WHERE id = ?")?
+        .query_row(params![conversation_id], |row| row.get(0))
+}
+
+/// Inserts the session row of `new`, inside the writer's transaction.
+fn write_session_row(
+    tx: &rusqlite::Connection,
+    new: &NewSession,
+    now_text: &str,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO sessions (id, conversation_id, organization_id, owner_id, owner_org, \
+         verified_user_id, contact_email, agent_id, agent_name, user_participant_id, \
+         agent_participant_id, thread_id, status, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+    )?
+    .execute(params![
+        new.session_id.to_string(),
+        new.conversation_id.to_string(),
+        new.organization_id,
+        new.owner_id,
+        new.owner_org,
+        new.verified_user_id,
+        new.user_email,
+        new.agent_id,
+        new.agent_name,
+        new.user_participant_id.to_string(),
+        new.agent_participant_id.to_string(),
+        new.conversation_id.to_string(),
+        now_text,
+    ])?;
+    Ok(())
 }
 
 /// Inserts one message, inside the writer's transaction.
-pub(super) async fn write_message(
-    conn: &mut SqliteConnection,
+pub(super) fn write_message(
+    tx: &rusqlite::Connection,
     message: &NewMessage,
     created_at: &str,
-) -> Result<(), sqlx::Error> {
+) -> rusqlite::Result<()> {
     let structured = message
         .structured_response
         .as_ref()
         .map(|m| Value::Object(m.clone()).to_string());
-    sqlx::query(
+    tx.prepare_cached(
         "INSERT INTO messages (id, conversation_id, organization_id, direction, text, \
          structured_response, from_participant_id, to_participant_id, created_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(message.id.to_string())
-    .bind(message.conversation_id.to_string())
-    .bind(&message.organization_id)
-    .bind(direction_text(message.direction))
-    .bind(&message.text)
-    .bind(structured)
-    .bind(message.from_participant_id.map(|id| id.to_string()))
-    .bind(message.to_participant_id.map(|id| id.to_string()))
-    .bind(created_at)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        message.id.to_string(),
+        message.conversation_id.to_string(),
+        message.organization_id,
+        direction_text(message.direction),
+        message.text,
+        structured,
+        message.from_participant_id.map(|id| id.to_string()),
+        message.to_participant_id.map(|id| id.to_string()),
+        created_at,
+    ])?;
     Ok(())
 }
