@@ -28,7 +28,7 @@ pub const HARD_CAP_FACTOR: usize = 4;
 
 /// The socket's read buffer, allocated up front for every connection (tungstenite's default is
 /// 128 KiB, the bulk of an idle connection's memory); larger frames grow it as they arrive.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+pub const READ_BUFFER_BYTES: usize = 1024;
 
 /// Bytes of encoded frames collected before they are written (a flush writes them anyway).
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
