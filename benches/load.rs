@@ -29,6 +29,8 @@ mod driver;
 mod postgres;
 #[path = "../tests/common/redis.rs"]
 mod redis;
+#[path = "../tests/common/slow_socket.rs"]
+mod slow_socket;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -379,25 +381,10 @@ async fn connect_slow(url: &str) -> Ws {
         .expect("host:port")
         .parse()
         .expect("a socket address");
-    use std::os::fd::AsRawFd;
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
-    // Internet-sized segments: Linux sizes the server's send buffer from the segment size, and
-    // loopback's 64 KiB segments let the kernel take up to 4 MiB off a server whose client
-    // stopped reading (tests/bounded_memory.rs has the measurements).
-    let mss: libc::c_int = 1460;
-    // SAFETY: a valid socket descriptor and a c_int option value of the right length.
-    let set = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_MAXSEG,
-            std::ptr::from_ref(&mss).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(set, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
-    let stream = socket.connect(address).await.expect("connect");
+    let stream = slow_socket::internet_shaped()
+        .connect(address)
+        .await
+        .expect("connect");
     let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
         .await
         .expect("WebSocket handshake");

@@ -173,29 +173,10 @@ async fn connect_raw(url: &str) -> Ws {
     open_ws(socket, url).await
 }
 
-/// Like [`connect_raw`], on a socket shaped like a client across the internet rather than on
-/// loopback: segments of at most 1460 bytes and a fixed 64 KiB receive buffer. On loopback the
-/// segment size is 64 KiB, and Linux sizes the server's send buffer from it (about 2 × the
-/// congestion window × the segment), so a client that stops reading lets the kernel take up to
-/// 4 MiB off the server before its writes block, as much as the whole reply; with internet-sized
-/// segments it takes a few hundred KiB at first, growing to about 1 MiB (measured with `ss`).
+/// Like [`connect_raw`], on a socket shaped like a client across the internet
+/// (`common::slow_socket`).
 async fn connect_slow(url: &str) -> Ws {
-    use std::os::fd::AsRawFd;
-    let socket = tokio::net::TcpSocket::new_v4().expect("tcp socket");
-    socket.set_recv_buffer_size(64 * 1024).expect("SO_RCVBUF");
-    let mss: libc::c_int = 1460;
-    // SAFETY: a valid socket descriptor and a c_int option value of the right length.
-    let set = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_MAXSEG,
-            std::ptr::from_ref(&mss).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(set, 0, "TCP_MAXSEG: {}", std::io::Error::last_os_error());
-    open_ws(socket, url).await
+    open_ws(common::slow_socket::internet_shaped(), url).await
 }
 
 async fn open_ws(socket: tokio::net::TcpSocket, url: &str) -> Ws {

@@ -2,6 +2,8 @@
 //! come back, in OpenAI's shape. Roles, `tool_choice` and tool kinds are typed, so a misspelt
 //! one does not compile.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -167,8 +169,18 @@ pub struct ToolSpec {
     pub name: String,
     /// What the tool does, for the model.
     pub description: String,
-    /// JSON Schema of the arguments object.
-    pub parameters: Value,
+    /// JSON Schema of the arguments object, shared: every turn offers the same tools, and a
+    /// turn parked on a tool keeps its copy of the list for as long as it waits.
+    #[serde(serialize_with = "shared_value")]
+    pub parameters: Arc<Value>,
+}
+
+/// Serialises a shared JSON value as the value.
+fn shared_value<S: serde::Serializer>(
+    value: &Arc<Value>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    value.as_ref().serialize(serializer)
 }
 
 /// The body of a streamed chat call.
@@ -402,7 +414,7 @@ mod tests {
         let spec = ToolSpec {
             name: "t".into(),
             description: "d".into(),
-            parameters: serde_json::json!({"type": "object"}),
+            parameters: serde_json::json!({"type": "object"}).into(),
         };
         let call = ChatMessage::assistant_calls(
             None,

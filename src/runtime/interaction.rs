@@ -149,9 +149,11 @@ impl FieldError {
 pub const INVALID_MESSAGE: &str = "Some fields need attention.";
 
 /// The raise tools as offered to the model: the kind's Spec (references inlined) plus a
-/// required `reason`.
+/// required `reason` (built once from the spec files; a clone shares the parameters).
 pub fn tool_specs() -> Vec<ToolSpec> {
-    Kind::ALL.into_iter().map(tool_spec).collect()
+    static SPECS: LazyLock<Vec<ToolSpec>> =
+        LazyLock::new(|| Kind::ALL.into_iter().map(tool_spec).collect());
+    SPECS.clone()
 }
 
 fn tool_spec(kind: Kind) -> ToolSpec {
@@ -181,7 +183,7 @@ fn tool_spec(kind: Kind) -> ToolSpec {
     ToolSpec {
         name: kind.tool().to_string(),
         description: description.to_string(),
-        parameters,
+        parameters: parameters.into(),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod driver;
 pub mod gateway;
 pub mod postgres;
 pub mod redis;
+pub mod slow_socket;
 
 use std::sync::Arc;
 use std::time::Duration;

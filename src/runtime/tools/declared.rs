@@ -347,7 +347,7 @@ fn declared(entry: Value) -> anyhow::Result<DeclaredTool> {
         spec: ToolSpec {
             name,
             description,
-            parameters,
+            parameters: parameters.into(),
         },
         url,
         method,

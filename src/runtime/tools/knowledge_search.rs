@@ -1,6 +1,8 @@
 //! The built-in `knowledge_search` tool: lets the model search the knowledge base again, with
 //! the turn's access rights. Its hits become citations.
 
+use std::sync::LazyLock;
+
 use serde_json::{json, Map, Value};
 
 use super::ToolOutcome;
@@ -16,8 +18,13 @@ const DEFAULT_LIMIT: u32 = 3;
 /// Most results one call may ask for.
 const MAX_LIMIT: u32 = 10;
 
-/// The description and parameters offered to the model.
+/// The description and parameters offered to the model (built once; a clone shares them).
 pub fn spec() -> ToolSpec {
+    static SPEC: LazyLock<ToolSpec> = LazyLock::new(build_spec);
+    SPEC.clone()
+}
+
+fn build_spec() -> ToolSpec {
     ToolSpec {
         name: NAME.to_string(),
         description: "Search the organisation's knowledge base (policies, guides, product \
@@ -32,7 +39,8 @@ pub fn spec() -> ToolSpec {
             },
             "required": ["query"],
             "additionalProperties": false
-        }),
+        })
+        .into(),
     }
 }
 

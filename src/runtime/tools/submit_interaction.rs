@@ -5,6 +5,8 @@
 //! with every field optional, choices against their schema) and a valid identity becomes the
 //! session's end-user contact, exactly as through the form.
 
+use std::sync::LazyLock;
+
 use serde_json::{json, Map, Value};
 
 use super::ToolOutcome;
@@ -16,8 +18,13 @@ use crate::runtime::Runtime;
 /// The tool's name.
 pub const NAME: &str = "submit_interaction";
 
-/// The tool as offered to the model.
+/// The tool as offered to the model (built once; a clone shares its parameters).
 pub fn spec() -> ToolSpec {
+    static SPEC: LazyLock<ToolSpec> = LazyLock::new(build_spec);
+    SPEC.clone()
+}
+
+fn build_spec() -> ToolSpec {
     let kinds: Vec<&str> = Kind::ALL.into_iter().map(Kind::wire).collect();
     ToolSpec {
         name: NAME.to_string(),
@@ -33,7 +40,8 @@ pub fn spec() -> ToolSpec {
                 "kind": {"type": "string", "enum": kinds},
                 "values": {"type": "object", "description": "The answer, shaped like the kind's form values."}
             }
-        }),
+        })
+        .into(),
     }
 }
 
