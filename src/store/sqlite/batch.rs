@@ -10,6 +10,7 @@
 
 use rusqlite::TransactionBehavior;
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
+use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::sessions::{write_message, write_resumed, write_session};
@@ -93,6 +94,15 @@ async fn run(pool: SqlitePool, mut own: Option<SqliteConnection>, mut rx: mpsc::
                 Ok(next) => batch.push(next),
                 Err(_) => break,
             }
+        }
+        if pool.is_closed() {
+            // A closed store writes nothing more, on the writer's own connection either (which
+            // closes now, so the last connection to the file checkpoints its WAL).
+            if let Some(conn) = own.take() {
+                let _ = conn.close().await;
+            }
+            fail(batch, &StoreError::Backend("the store is closed".into()));
+            continue;
         }
         // SQLite works synchronously, and may wait out another connection's write lock: keep
         // that off the async workers. A panic there drops the batch's senders, so each caller
@@ -279,6 +289,39 @@ mod tests {
         };
         let again = reopened.list_messages(conversation, page).await.unwrap();
         assert_eq!(again.messages.len(), 199);
+    }
+
+    #[tokio::test]
+    async fn a_closed_file_store_writes_nothing_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let store = SqliteStore::open_file(path.to_str().unwrap())
+            .await
+            .unwrap();
+        let first = store.create_session(session()).await.unwrap();
+        store.close().await;
+        let late = session();
+        let late_id = late.session_id;
+        assert!(store.create_session(late).await.is_err());
+        assert!(store
+            .append_message(message(first.conversation_id, "late"))
+            .await
+            .is_err());
+        drop(store);
+        let reopened = SqliteStore::open_file(path.to_str().unwrap())
+            .await
+            .unwrap();
+        assert!(reopened
+            .get_session(first.session_id)
+            .await
+            .unwrap()
+            .is_some());
+        assert!(reopened.get_session(late_id).await.unwrap().is_none());
+        let recent = reopened
+            .recent_messages(first.conversation_id, 10)
+            .await
+            .unwrap();
+        assert!(recent.is_empty(), "nothing was written after close");
     }
 
     #[tokio::test]
