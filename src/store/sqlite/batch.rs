@@ -231,13 +231,23 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_writes_share_commits_and_a_bad_one_fails_alone() {
+    /// The database file's name inside the test's directory.
+    const FILE: &str = "store.db";
+
+    /// A file store in a fresh directory (kept alive by the returned guard).
+    async fn file_store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
+        let path = dir.path().join(FILE);
         let store = SqliteStore::open_file(path.to_str().unwrap())
             .await
             .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_share_commits_and_a_bad_one_fails_alone() {
+        let (dir, store) = file_store().await;
+        let path = dir.path().join(FILE);
         let conversation = store
             .create_session(session())
             .await
@@ -293,11 +303,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_file_store_writes_nothing_more() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let store = SqliteStore::open_file(path.to_str().unwrap())
-            .await
-            .unwrap();
+        let (dir, store) = file_store().await;
+        let path = dir.path().join(FILE);
         let first = store.create_session(session()).await.unwrap();
         store.close().await;
         let late = session();
