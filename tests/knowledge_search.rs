@@ -142,6 +142,71 @@ async fn restricted_matches_never_crowd_out_readable_ones() {
 }
 
 #[tokio::test]
+async fn a_reader_gets_the_admin_ranking_without_what_they_may_not_read() {
+    // However restricted and readable matches interleave in the ranking, and whether the best
+    // matches alone hold enough readable ones or not, a reader's results are the admin's
+    // ranking with the restricted documents left out.
+    let staff_only = Some(Acl {
+        groups: vec!["staff".into()],
+        ..Acl::default()
+    });
+    let anonymous = Access::anonymous();
+    for layout in ["interleaved", "restricted first"] {
+        let (_dir, k) = knowledge().await;
+        let mut restricted = std::collections::HashSet::new();
+        for i in 0..60 {
+            let locked = if layout == "interleaved" {
+                i % 3 == 0
+            } else {
+                i < 30
+            };
+            // One match in a longer text each time: document i ranks i-th.
+            let filler: Vec<String> = (0..=i).map(|j| format!("word{j}")).collect();
+            let source = format!("doc-{i:02}.md");
+            if locked {
+                restricted.insert(source.clone());
+            }
+            let content = format!("refund {}", filler.join(" "));
+            put(
+                &k,
+                &source,
+                &content,
+                locked.then(|| staff_only.clone()).flatten(),
+            )
+            .await;
+        }
+        let ranking: Vec<String> = k
+            .search("refund", 100, Reader::Admin)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|h| h.document_id)
+            .collect();
+        let expected: Vec<String> = (0..60).map(|i| format!("doc-{i:02}.md")).collect();
+        assert_eq!(
+            ranking, expected,
+            "{layout}: the admin sees every match, best first"
+        );
+        for limit in [1, 3, 8, 25] {
+            let got: Vec<String> = k
+                .search("refund", limit, Reader::As(&anonymous))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.document_id)
+                .collect();
+            let want: Vec<String> = ranking
+                .iter()
+                .filter(|source| !restricted.contains(*source))
+                .take(limit as usize)
+                .cloned()
+                .collect();
+            assert_eq!(got, want, "{layout}, limit {limit}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn stemming_stop_words_and_ranking() {
     let (_dir, k) = knowledge().await;
     put(

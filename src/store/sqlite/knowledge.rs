@@ -11,6 +11,9 @@ use crate::store::acl::Acl;
 use crate::store::vector::cosine;
 use crate::store::{sort_best_first, ChunkHit, DocumentRecord, NewDocument, Reader, StoreError};
 
+/// The columns [`hit_from_row`] reads, over `c` (chunks) and `d` (documents).
+const HIT_COLUMNS: &str = "c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url";
+
 const DOCUMENT_COLUMNS: &str = "id, source, title, url, acl, origin, content_hash, \
      embedding_model, chunk_count, created_at, updated_at";
 
@@ -182,33 +185,79 @@ impl SqliteStore {
         reader: Reader<'_>,
         limit: u32,
     ) -> Result<Vec<ChunkHit>, StoreError> {
-        // The access list is applied in SQL, before the cut: the documents the reader may
-        // read are computed once (not once per matching chunk), matches outside them are
-        // dropped inside the query, and only then are the best `limit` taken. Restricted
-        // matches can never crowd out readable ones, and nothing is fetched to be thrown away.
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // Ranking every match is the cost of a search, and it needs the index alone. So the
+        // best matches are ranked first with no other table in the query, and only those few
+        // are looked up and checked against the access list. When restricted matches crowd the
+        // top, the search runs again with the check inside the ranking, so restricted matches
+        // never crowd out readable ones.
+        let wanted = limit.saturating_mul(2);
         let sql = format!(
-            "WITH readable(id) AS MATERIALIZED (SELECT d.id FROM documents d WHERE {READABLE}) \
-             SELECT c.id AS chunk_id, c.document_id, c.text, d.source, d.title, d.url, \
-                    top.rank AS rank \
-             FROM (SELECT m.rowid AS id, m.rank AS rank \
-                   FROM (SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH ?) m \
-                   JOIN chunks k ON k.id = m.rowid \
-                   WHERE k.document_id IN (SELECT id FROM readable) \
-                   ORDER BY m.rank, m.rowid LIMIT ?) top \
+            "WITH top(id, score) AS MATERIALIZED \
+                 (SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts \
+                  WHERE chunks_fts MATCH ? ORDER BY score, rowid LIMIT ?) \
+             SELECT {HIT_COLUMNS}, top.score AS score, (SELECT count(*) FROM top) AS ranked \
+             FROM top JOIN chunks c ON c.id = top.id JOIN documents d ON d.id = c.document_id \
+             WHERE {READABLE} \
+             ORDER BY top.score, top.id"
+        );
+        let rows = bind_reader(
+            sqlx::query(&sql).bind(expression).bind(i64::from(wanted)),
+            reader,
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut hits = Vec::with_capacity(rows.len().min(limit as usize));
+        for row in rows.iter().take(limit as usize) {
+            // bm25 is lower-is-better and negative; flip it so higher means more relevant.
+            let score: f64 = row.try_get("score")?;
+            hits.push(hit_from_row(row, -score)?);
+        }
+        if hits.len() == limit as usize {
+            return Ok(hits);
+        }
+        // Fewer readable hits than asked for: either every match was ranked (fewer matches than
+        // `wanted`), or restricted ones filled the top. With no readable row at all, the count
+        // is unknown, and the checked search answers (quickly, when nothing matches).
+        let ranked: i64 = match rows.first() {
+            Some(row) => row.try_get("ranked")?,
+            None => i64::from(wanted),
+        };
+        if ranked < i64::from(wanted) {
+            return Ok(hits);
+        }
+        self.full_text_checked(expression, reader, limit).await
+    }
+
+    /// The best `limit` readable matches, the access list checked for every match before the
+    /// cut: slower than ranking alone, for when restricted matches fill the top.
+    async fn full_text_checked(
+        &self,
+        expression: &str,
+        reader: Reader<'_>,
+        limit: u32,
+    ) -> Result<Vec<ChunkHit>, StoreError> {
+        let sql = format!(
+            "SELECT {HIT_COLUMNS}, top.score AS score \
+             FROM (SELECT chunks_fts.rowid AS id, bm25(chunks_fts) AS score FROM chunks_fts \
+                   JOIN chunks k ON k.id = chunks_fts.rowid \
+                   JOIN documents d ON d.id = k.document_id \
+                   WHERE chunks_fts MATCH ? AND {READABLE} \
+                   ORDER BY score, id LIMIT ?) top \
              JOIN chunks c ON c.id = top.id \
              JOIN documents d ON d.id = c.document_id \
-             ORDER BY top.rank, c.id"
+             ORDER BY top.score, c.id"
         );
-        let rows = bind_reader(sqlx::query(&sql), reader)
-            .bind(expression)
+        let rows = bind_reader(sqlx::query(&sql).bind(expression), reader)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
             .map(|row| {
-                // bm25 is lower-is-better and negative; flip it so higher means more relevant.
-                let rank: f64 = row.try_get("rank")?;
-                hit_from_row(row, -rank)
+                let score: f64 = row.try_get("score")?;
+                hit_from_row(row, -score)
             })
             .collect()
     }
@@ -221,7 +270,7 @@ impl SqliteStore {
         limit: u32,
     ) -> Result<Vec<ChunkHit>, StoreError> {
         let sql = format!(
-            "SELECT c.id AS chunk_id, c.document_id, c.text, c.embedding, d.source, d.title, d.url \
+            "SELECT {HIT_COLUMNS}, c.embedding \
              FROM chunks c JOIN documents d ON d.id = c.document_id \
              WHERE {READABLE} AND d.embedding_model = ? AND c.embedding IS NOT NULL"
         );
