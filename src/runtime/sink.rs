@@ -4,10 +4,12 @@
 //! A turn whose client disconnected keeps running; its events go to the session's other
 //! connections, on this pod or another, through the backplane (dropped when there are none).
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::future::Either;
 
 use uuid::Uuid;
 
@@ -94,85 +96,105 @@ impl TurnSink {
         &self.request_id
     }
 
-    async fn emit(&self, event: Event) {
-        // A closed connection is not an error for the turn: it finishes and persists anyway.
-        let out = self.outbound();
-        if !out.is_closed() {
-            let _ = out.send(event).await;
-            return;
-        }
-        if let Some((session_id, backplane)) = &self.fallback {
-            if let Err(e) = backplane
-                .publish(Target::SessionId(*session_id), &event)
-                .await
-            {
-                tracing::debug!(session = %session_id, error = %e, "orphaned turn event not published");
+    /// Queues `event` for the turn's client, or publishes it for the session's other connections
+    /// once that client is gone.
+    ///
+    /// Every event method builds its event at once and returns this one future. An `async fn`
+    /// keeps its arguments twice across an await (as captures and as locals), and a wrapper
+    /// `async fn` per event kind held the 304-byte event up to three times: each turn's future
+    /// carried that for every kind of event it may send, parked or not.
+    #[allow(clippy::manual_async_fn)] // deliberate: see above
+    fn emit(&self, event: Event) -> impl Future<Output = ()> + Send + '_ {
+        async move {
+            // A closed connection is not an error for the turn: it finishes and persists anyway.
+            let out = self.outbound();
+            if !out.is_closed() {
+                let _ = out.send(event).await;
+                return;
+            }
+            if let Some((session_id, backplane)) = &self.fallback {
+                if let Err(e) = backplane
+                    .publish(Target::SessionId(*session_id), &event)
+                    .await
+                {
+                    tracing::debug!(session = %session_id, error = %e, "orphaned turn event not published");
+                }
             }
         }
     }
 
-    async fn emit_stream(&self, event: Event) {
-        if self.stream {
-            self.emit(event).await;
+    /// [`Self::emit`] of `event` when there is one.
+    fn emit_some(&self, event: Option<Event>) -> impl Future<Output = ()> + Send + '_ {
+        match event {
+            Some(event) => Either::Left(self.emit(event)),
+            None => Either::Right(std::future::ready(())),
         }
     }
 
     /// A piece of answer text.
-    pub async fn token(&self, text: &str) {
+    pub fn token(&self, text: &str) -> impl Future<Output = ()> + Send + '_ {
         self.meter.token();
-        if self.stream {
-            self.emit(events::stream_token(&self.request_id, text))
-                .await;
-        }
+        self.emit_some(
+            self.stream
+                .then(|| events::stream_token(&self.request_id, text)),
+        )
     }
 
     /// A piece of the preamble line (what the agent is about to do).
-    pub async fn preamble(&self, text: &str) {
-        if self.stream && !text.is_empty() {
-            self.emit(events::stream_preamble(&self.request_id, text))
-                .await;
-        }
+    pub fn preamble(&self, text: &str) -> impl Future<Output = ()> + Send + '_ {
+        self.emit_some(
+            (self.stream && !text.is_empty())
+                .then(|| events::stream_preamble(&self.request_id, text)),
+        )
     }
 
     /// A piece of reasoning.
-    pub async fn reasoning(&self, text: &str) {
-        if self.stream {
-            self.emit(events::stream_reasoning(&self.request_id, text))
-                .await;
-        }
+    pub fn reasoning(&self, text: &str) -> impl Future<Output = ()> + Send + '_ {
+        self.emit_some(
+            self.stream
+                .then(|| events::stream_reasoning(&self.request_id, text)),
+        )
     }
 
     /// A tool call is starting.
-    pub async fn tool_call(&self, name: &str, arguments: &str) {
-        self.emit_stream(events::tool_call(&self.request_id, name, arguments))
-            .await;
+    pub fn tool_call(&self, name: &str, arguments: &str) -> impl Future<Output = ()> + Send + '_ {
+        self.emit_some(
+            self.stream
+                .then(|| events::tool_call(&self.request_id, name, arguments)),
+        )
     }
 
     /// A tool call is starting, sent even when `stream` is false (a call a person must judge).
-    pub async fn tool_call_always(&self, name: &str, arguments: &str) {
+    pub fn tool_call_always(
+        &self,
+        name: &str,
+        arguments: &str,
+    ) -> impl Future<Output = ()> + Send + '_ {
         self.emit(events::tool_call(&self.request_id, name, arguments))
-            .await;
     }
 
     /// A tool call waits for approval (sent even when `stream` is false: the client must answer).
-    pub async fn confirmation_required(&self, tool: &str, description: &str) {
+    pub fn confirmation_required(
+        &self,
+        tool: &str,
+        description: &str,
+    ) -> impl Future<Output = ()> + Send + '_ {
         self.emit(events::write_confirmation_required(
             &self.request_id,
             tool,
             description,
         ))
-        .await;
     }
 
     /// The turn waits for the user's answer to an interaction (sent even when `stream` is false:
     /// the client must answer).
-    pub async fn interaction_required(
+    pub fn interaction_required(
         &self,
         interaction_id: uuid::Uuid,
         kind: &str,
         spec: serde_json::Map<String, serde_json::Value>,
         reason: &str,
-    ) {
+    ) -> impl Future<Output = ()> + Send + '_ {
         self.emit(events::interaction_required(
             &self.request_id,
             interaction_id,
@@ -180,67 +202,63 @@ impl TurnSink {
             spec,
             reason,
         ))
-        .await;
     }
 
     /// The turn waits for the end user's one-time code (sent even when `stream` is false).
-    pub async fn otp_verification_required(
+    pub fn otp_verification_required(
         &self,
         tool: &str,
         description: &str,
         channels: &[&str],
-    ) {
+    ) -> impl Future<Output = ()> + Send + '_ {
         self.emit(events::otp_verification_required(
             &self.request_id,
             tool,
             description,
             channels,
         ))
-        .await;
     }
 
     /// A one-time code was delivered.
-    pub async fn otp_sent(&self, channel: &str, masked: &str) {
+    pub fn otp_sent(&self, channel: &str, masked: &str) -> impl Future<Output = ()> + Send + '_ {
         self.emit(events::otp_sent(&self.request_id, channel, masked))
-            .await;
     }
 
     /// A tool call finished.
-    pub async fn tool_result(&self, name: &str, is_error: bool, result: &str) {
-        self.emit_stream(events::tool_result(
-            &self.request_id,
-            name,
-            is_error,
-            result,
-        ))
-        .await;
+    pub fn tool_result(
+        &self,
+        name: &str,
+        is_error: bool,
+        result: &str,
+    ) -> impl Future<Output = ()> + Send + '_ {
+        self.emit_some(
+            self.stream
+                .then(|| events::tool_result(&self.request_id, name, is_error, result)),
+        )
     }
 
     /// The turn succeeded.
-    pub async fn eventual(&self, payload: SendMessageResponse) {
+    pub fn eventual(&self, payload: SendMessageResponse) -> impl Future<Output = ()> + Send + '_ {
         self.meter.finish(TurnOutcome::Completed);
         self.emit(events::eventual_response(&self.request_id, payload))
-            .await;
     }
 
     /// The turn was cancelled.
-    pub async fn cancelled(&self) {
+    pub fn cancelled(&self) -> impl Future<Output = ()> + Send + '_ {
         self.meter.finish(TurnOutcome::Cancelled);
-        self.emit(events::cancelled(&self.request_id)).await;
+        self.emit(events::cancelled(&self.request_id))
     }
 
     /// The turn failed after its acknowledgement (its terminal event; see [`Self::notice`]).
-    pub async fn error(&self, error: &ClientError) {
+    pub fn error(&self, error: &ClientError) -> impl Future<Output = ()> + Send + '_ {
         self.meter.finish(TurnOutcome::Failed);
         self.emit(error.to_event(Some(self.request_id.clone())))
-            .await;
     }
 
     /// An error the client must hear about that does not end the turn (a one-time code that
     /// could not be sent: the turn goes on without the tool).
-    pub async fn notice(&self, error: &ClientError) {
+    pub fn notice(&self, error: &ClientError) -> impl Future<Output = ()> + Send + '_ {
         self.emit(error.to_event(Some(self.request_id.clone())))
-            .await;
     }
 
     /// Sends a keepalive whenever the connection has been silent for `every`; never returns.

@@ -33,7 +33,9 @@ pub(super) async fn run(
     });
     let mut sources: Vec<ChunkHit> = Vec::new();
     if has_documents {
-        sources = context::ground(runtime, input, &mut messages).await;
+        // Boxed: the search is the largest thing the loop awaits (1.9 KB), and inline it would
+        // size every turn's future for it, parked turns included.
+        sources = Box::pin(context::ground(runtime, input, &mut messages)).await;
     }
     let tools = ToolSet::new(
         runtime.tools.clone(),

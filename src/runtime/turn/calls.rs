@@ -50,7 +50,9 @@ pub(super) async fn run(
     };
     if let Some(kind) = tools.raises(&call.name) {
         // Conversational by design: no approval, no verification, it only asks the user.
-        return interaction::raise(
+        // Boxed, like the verification below: rare and large, they would otherwise size the
+        // future of every call, parked or not.
+        return Box::pin(interaction::raise(
             runtime,
             sink,
             &input.session,
@@ -58,7 +60,7 @@ pub(super) async fn run(
             kind,
             &call.arguments,
             prepared.arguments(),
-        )
+        ))
         .await;
     }
     if tools.records_interaction(&call.name) {
@@ -87,7 +89,8 @@ pub(super) async fn run(
                 sink.tool_call(&call.name, &call.arguments).await;
             }
             announced = true;
-            if let Err(refusal) = verify_end_user(runtime, sink, input, &call.name).await {
+            if let Err(refusal) = Box::pin(verify_end_user(runtime, sink, input, &call.name)).await
+            {
                 return refusal;
             }
             if !runtime.needs_confirmation(&call.name, input.agent.as_ref()) {
