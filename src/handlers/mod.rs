@@ -22,6 +22,7 @@ mod verify_otp;
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
@@ -53,9 +54,10 @@ pub struct Context {
 }
 
 impl Context {
-    /// Queues an event for this connection.
-    pub async fn send(&self, event: Event) -> bool {
-        self.events.send(event).await
+    /// Queues an event for this connection (the sink's own future: no wrapper holding the event
+    /// again while it waits).
+    pub fn send(&self, event: Event) -> BoxFuture<'_, bool> {
+        self.events.send(event)
     }
 
     /// Durable storage.

@@ -8,8 +8,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use futures_util::future::Either;
+use futures_util::future::{BoxFuture, Either};
 
 use uuid::Uuid;
 
@@ -18,10 +17,12 @@ use crate::protocol::{events, ClientError, Event, SendMessageResponse};
 use crate::telemetry::{TurnMeter, TurnOutcome};
 
 /// A client's event queue: the one way the runtime and the handlers reach a connection.
-#[async_trait]
 pub trait EventSink: Send + Sync + std::fmt::Debug + 'static {
     /// Queues an event; `false` when it could not be queued (the client is gone or stuck).
-    async fn send(&self, event: Event) -> bool;
+    ///
+    /// A plain fn returning the boxed future, not an `async fn`: an implementation can take
+    /// what it needs of `event` before the future is made, so the box holds only the wait.
+    fn send(&self, event: Event) -> BoxFuture<'_, bool>;
     /// How long ago something was last queued (drives keepalives).
     fn idle_for(&self) -> Duration;
     /// Whether the client is gone or going away (nothing queued now would be delivered).

@@ -300,8 +300,6 @@ impl Runtime {
 mod tests {
     use std::sync::Mutex;
 
-    use async_trait::async_trait;
-
     use super::*;
     use crate::config::Config;
     use crate::protocol::Event;
@@ -313,11 +311,10 @@ mod tests {
     #[derive(Debug, Default)]
     struct Recorder(Mutex<Vec<Event>>);
 
-    #[async_trait]
     impl EventSink for Recorder {
-        async fn send(&self, event: Event) -> bool {
+        fn send(&self, event: Event) -> futures_util::future::BoxFuture<'_, bool> {
             self.0.lock().unwrap().push(event);
-            true
+            Box::pin(std::future::ready(true))
         }
         fn idle_for(&self) -> Duration {
             Duration::ZERO

@@ -1,12 +1,21 @@
 //! One WebSocket connection: a reader loop that decodes and dispatches frames, and a writer task
 //! that drains the bounded outbound queue onto the socket.
+//!
+//! Memory is the point of its shape. A connection's task is allocated at the size of its largest
+//! state for as long as the client stays, idle or not, so [`run`] sets up before its future is
+//! made (the future never holds the socket it split, nor its arguments twice), and every await
+//! but the loop's own is boxed: a frame's handling, a rejection, the teardown.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{close_code, Message, WebSocket};
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::outbound::{Outbound, Outgoing};
@@ -14,7 +23,7 @@ use super::AppState;
 use crate::auth::Principal;
 use crate::handlers::{self, Context};
 use crate::protocol::{self, events, ErrorCode};
-use crate::telemetry;
+use crate::telemetry::{self, ConnectionGuard};
 
 /// How long a closing connection may take to flush its queued events.
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,20 +36,26 @@ const CLOSE_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
 pub const HARD_CAP_FACTOR: usize = 4;
 
 /// The socket's read buffer, allocated up front for every connection (tungstenite's default is
-/// 128 KiB, the bulk of an idle connection's memory); larger frames grow it as they arrive.
-pub const READ_BUFFER_BYTES: usize = 1024;
+/// 128 KiB, the bulk of an idle connection's memory); larger frames grow it as they arrive. Most
+/// actions fit in 512 bytes.
+pub const READ_BUFFER_BYTES: usize = 512;
 
 /// Bytes of encoded frames collected before they are written (a flush writes them anyway).
 pub const WRITE_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Serves one upgraded socket until the client leaves, the server shuts down, or the client
-/// stops reading.
-pub async fn run(socket: WebSocket, state: AppState, principal: Principal, origin: Option<String>) {
+/// stops reading. Must be called inside the runtime: it spawns the connection's writer.
+pub fn run(
+    socket: WebSocket,
+    state: AppState,
+    principal: Principal,
+    origin: Option<String>,
+) -> impl Future<Output = ()> + Send {
     let id = Uuid::new_v4();
-    let _open = telemetry::connection_opened();
-    let (sink, mut stream) = socket.split();
+    let open = telemetry::connection_opened();
+    let (sink, stream) = socket.split();
     // Independent of the shutdown token: a draining connection keeps flushing turn events.
-    let closing = tokio_util::sync::CancellationToken::new();
+    let closing = CancellationToken::new();
     let capacity = usize::try_from(state.config.outbound_queue).unwrap_or(256);
     let (out, rx) = Outbound::new(
         capacity,
@@ -58,93 +73,141 @@ pub async fn run(socket: WebSocket, state: AppState, principal: Principal, origi
         turns: tokio_util::task::TaskTracker::new(),
     };
     tracing::debug!(connection = %id, "connection opened");
-    let max_frame = usize::try_from(state.config.max_frame_bytes).unwrap_or(usize::MAX);
-    let mut server_closed = false;
-    let mut draining = false;
-    let turns = ctx.turns.clone();
-    let shutdown = state.runtime.shutdown_token().clone();
+    Connection {
+        max_frame: usize::try_from(state.config.max_frame_bytes).unwrap_or(usize::MAX),
+        shutdown: state.runtime.shutdown_token().clone(),
+        ctx,
+        out,
+        stream,
+        closing,
+        writer,
+        _open: open,
+    }
+    .serve()
+}
 
-    loop {
-        tokio::select! {
-            biased;
-            () = shutdown.cancelled(), if !draining => {
-                // Stop taking turns; keep serving frames until this connection's turns end.
-                draining = true;
-                turns.close();
-            }
-            () = turns.wait(), if draining => {
-                out.close(close_code::AWAY, "server shutting down").await;
-                server_closed = true;
-                break;
-            }
-            () = closing.cancelled() => break,
-            frame = stream.next() => match frame {
-                None | Some(Ok(Message::Close(_))) => break,
-                Some(Ok(Message::Text(text))) if text.len() > max_frame => {
-                    telemetry::frame_received(None);
-                    reject_oversize(&out, max_frame).await;
-                    server_closed = true;
-                    break;
-                }
-                Some(Ok(Message::Text(text))) => handle_text(&ctx, text.as_str()).await,
-                Some(Ok(Message::Binary(data))) if data.len() > max_frame => {
-                    telemetry::frame_received(None);
-                    reject_oversize(&out, max_frame).await;
-                    server_closed = true;
-                    break;
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    telemetry::frame_received(None);
-                    out.send(events::error(
-                        None,
-                        ErrorCode::ValidationError,
-                        "binary frames are not supported; send JSON text frames",
-                    ))
-                    .await;
-                }
-                // Control frames are answered by the WebSocket layer.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Err(e)) => {
-                    if is_too_large(e) {
-                        telemetry::frame_received(None);
-                        // Beyond the hard cap the frame is not read at all; tell the client
-                        // anyway, although the unread bytes may cut the close short.
-                        reject_oversize(&out, max_frame).await;
-                    } else {
-                        tracing::debug!(connection = %id, "read error; closing");
+/// What a connection's task holds while it lives.
+struct Connection {
+    ctx: Context,
+    out: Outbound,
+    stream: SplitStream<WebSocket>,
+    /// Cancelled when the connection must go away (stuck client, close requested).
+    closing: CancellationToken,
+    writer: JoinHandle<()>,
+    max_frame: usize,
+    /// The server's shutdown.
+    shutdown: CancellationToken,
+    _open: ConnectionGuard,
+}
+
+impl Connection {
+    /// Reads frames until the connection ends, then tears it down.
+    #[allow(clippy::manual_async_fn)] // deliberate: an `async fn` would hold `self` twice
+    fn serve(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            let mut server_closed = false;
+            let mut draining = false;
+            loop {
+                tokio::select! {
+                    biased;
+                    () = self.shutdown.cancelled(), if !draining => {
+                        // Stop taking turns; keep serving frames until this connection's turns
+                        // end.
+                        draining = true;
+                        self.ctx.turns.close();
                     }
-                    break;
+                    () = self.ctx.turns.wait(), if draining => {
+                        Box::pin(self.out.close(close_code::AWAY, "server shutting down")).await;
+                        server_closed = true;
+                        break;
+                    }
+                    () = self.closing.cancelled() => break,
+                    frame = self.stream.next() => match frame {
+                        None | Some(Ok(Message::Close(_))) => break,
+                        Some(Ok(Message::Text(text))) if text.len() > self.max_frame => {
+                            telemetry::frame_received(None);
+                            Box::pin(reject_oversize(&self.out, self.max_frame)).await;
+                            server_closed = true;
+                            break;
+                        }
+                        Some(Ok(Message::Text(text))) => {
+                            Box::pin(handle_text(&self.ctx, text.as_str())).await;
+                        }
+                        Some(Ok(Message::Binary(data))) if data.len() > self.max_frame => {
+                            telemetry::frame_received(None);
+                            Box::pin(reject_oversize(&self.out, self.max_frame)).await;
+                            server_closed = true;
+                            break;
+                        }
+                        Some(Ok(Message::Binary(_))) => {
+                            telemetry::frame_received(None);
+                            Box::pin(self.out.send(events::error(
+                                None,
+                                ErrorCode::ValidationError,
+                                "binary frames are not supported; send JSON text frames",
+                            )))
+                            .await;
+                        }
+                        // Control frames are answered by the WebSocket layer.
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                        Some(Err(e)) => {
+                            if is_too_large(e) {
+                                telemetry::frame_received(None);
+                                // Beyond the hard cap the frame is not read at all; tell the
+                                // client anyway, although the unread bytes may cut the close
+                                // short.
+                                Box::pin(reject_oversize(&self.out, self.max_frame)).await;
+                            } else {
+                                tracing::debug!(connection = %self.ctx.connection_id, "read error; closing");
+                            }
+                            break;
+                        }
+                    }
                 }
             }
+            Box::pin(self.finish(server_closed)).await;
         }
     }
 
-    if !server_closed {
-        // The client left: nothing more can reach it, so stop the writer now. Turns it started
-        // keep running; their events go to the session's other connections, if any.
-        closing.cancel();
-    }
-    state.runtime.attachments.detach_connection(id);
-    // Dropping the last sender lets the writer flush what is queued and stop.
-    drop(ctx);
-    drop(out);
-    if server_closed {
-        // Finish the close handshake: wait briefly for the client's Close so the socket is not
-        // reset while our close frame is still in flight.
-        let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
-            while let Some(Ok(message)) = stream.next().await {
-                if matches!(message, Message::Close(_)) {
-                    break;
+    /// Stops the writer (at once when the client left, after flushing when the server closed),
+    /// detaches the connection from its sessions and finishes the close handshake.
+    async fn finish(self, server_closed: bool) {
+        let Connection {
+            ctx,
+            out,
+            mut stream,
+            closing,
+            writer,
+            ..
+        } = self;
+        let id = ctx.connection_id;
+        if !server_closed {
+            // The client left: nothing more can reach it, so stop the writer now. Turns it
+            // started keep running; their events go to the session's other connections, if any.
+            closing.cancel();
+        }
+        ctx.runtime.attachments.detach_connection(id);
+        // Dropping the last sender lets the writer flush what is queued and stop.
+        drop(ctx);
+        drop(out);
+        if server_closed {
+            // Finish the close handshake: wait briefly for the client's Close so the socket is
+            // not reset while our close frame is still in flight.
+            let _ = tokio::time::timeout(CLOSE_HANDSHAKE_TIMEOUT, async {
+                while let Some(Ok(message)) = stream.next().await {
+                    if matches!(message, Message::Close(_)) {
+                        break;
+                    }
                 }
-            }
-        })
-        .await;
+            })
+            .await;
+        }
+        let abort = writer.abort_handle();
+        if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
+            abort.abort();
+        }
+        tracing::debug!(connection = %id, "connection closed");
     }
-    let abort = writer.abort_handle();
-    if tokio::time::timeout(FLUSH_TIMEOUT, writer).await.is_err() {
-        abort.abort();
-    }
-    tracing::debug!(connection = %id, "connection closed");
 }
 
 /// Reports an oversized frame and queues a close with code 1009.
@@ -158,13 +221,12 @@ async fn reject_oversize(out: &Outbound, limit: usize) {
     out.close(close_code::SIZE, "frame too large").await;
 }
 
+/// Decodes and dispatches one text frame, or tells the client why it was rejected.
 async fn handle_text(ctx: &Context, text: &str) {
     match protocol::decode(text) {
-        // Boxed: the dispatch future is as large as the largest handler's, and an idle
-        // connection's task would otherwise hold that much memory for as long as it lives.
         Ok(inbound) => {
             telemetry::frame_received(Some(&inbound.action));
-            Box::pin(handlers::dispatch(ctx, inbound)).await;
+            handlers::dispatch(ctx, inbound).await;
         }
         Err(rejection) => {
             telemetry::frame_received(None);
@@ -218,7 +280,7 @@ async fn write_loop<S>(
                     telemetry::frame_sent(&event);
                 }
                 Outgoing::Close(frame) => {
-                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    let _ = sink.send(Message::Close(Some(*frame))).await;
                     break 'writing;
                 }
             }

@@ -5,21 +5,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
+use std::future::Future;
+
 use axum::extract::ws::CloseFrame;
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::protocol::Event;
 use crate::runtime::sink::EventSink;
 
-/// What the writer task is asked to put on the socket.
+/// What the writer task is asked to put on the socket: two words, because tokio's channel
+/// allocates its first block of 32 slots when the connection opens, used or not.
 #[derive(Debug)]
 pub enum Outgoing {
     /// One event, one text frame.
     Event(Box<Event>),
     /// A close frame; the writer stops after sending it.
-    Close(CloseFrame),
+    Close(Box<CloseFrame>),
 }
 
 /// A cloneable sender of events to one connection.
@@ -54,17 +57,19 @@ impl Outbound {
 
     /// Queues an event. Waits while the queue is full; a client that stays stuck for the send
     /// timeout is disconnected. Returns false when the event could not be queued.
-    pub async fn send(&self, event: Event) -> bool {
-        self.push(Outgoing::Event(Box::new(event))).await
+    ///
+    /// The event is boxed before the future is made, so the future holds a pointer, not the
+    /// event: every handler and turn that awaits a send is that much smaller.
+    pub fn send(&self, event: Event) -> impl Future<Output = bool> + Send + '_ {
+        self.push(Outgoing::Event(Box::new(event)))
     }
 
     /// Queues a close frame after everything already queued, then closes the connection.
-    pub async fn close(&self, code: u16, reason: &str) -> bool {
-        self.push(Outgoing::Close(CloseFrame {
+    pub fn close(&self, code: u16, reason: &str) -> impl Future<Output = bool> + Send + '_ {
+        self.push(Outgoing::Close(Box::new(CloseFrame {
             code,
             reason: reason.into(),
-        }))
-        .await
+        })))
     }
 
     /// How long ago something was last queued for this connection.
@@ -103,10 +108,9 @@ impl Outbound {
     }
 }
 
-#[async_trait]
 impl EventSink for Outbound {
-    async fn send(&self, event: Event) -> bool {
-        Outbound::send(self, event).await
+    fn send(&self, event: Event) -> BoxFuture<'_, bool> {
+        Box::pin(Outbound::send(self, event))
     }
 
     fn idle_for(&self) -> Duration {
