@@ -332,13 +332,24 @@ impl Server {
 
     /// Resident memory of the server process, in KiB.
     fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// The anonymous part of the resident set (heap and stacks, not the binary's pages, which
+    /// grow as more of its code runs).
+    fn anon_kib(&self) -> u64 {
+        self.status_kib("RssAnon:")
+    }
+
+    /// A `kB` field of `/proc/<pid>/status`.
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
             .expect("read /proc/<pid>/status");
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/<pid>/status")
+            .unwrap_or_else(|| panic!("{field} in /proc/<pid>/status"))
     }
 
     /// User plus system CPU time the server process has used.
@@ -474,6 +485,7 @@ async fn idle(server: &Server, scale: Scale) -> Vec<Row> {
     let n = scale.pick(2000, 100);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = server.rss_kib();
+    let anon_before = server.anon_kib();
     let mut sockets = Vec::with_capacity(n);
     for _ in 0..n {
         let mut ws = connect(&server.ws_url).await;
@@ -482,16 +494,19 @@ async fn idle(server: &Server, scale: Scale) -> Vec<Row> {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let held = server.rss_kib();
+    let anon_held = server.anon_kib();
     for mut ws in sockets {
         let _ = ws.close(None).await;
     }
     tokio::time::sleep(RETURN_WAIT).await;
     let after = server.rss_kib();
+    let anon_after = server.anon_kib();
     vec![Row {
         workload: format!("idle connections ({n} held)"),
         ops: n as u64,
         note: format!(
-            "RSS {before} KiB -> {held} KiB held ({:.1} KiB/conn) -> {after} KiB after close",
+            "RSS {before} KiB -> {held} KiB held ({:.1} KiB/conn) -> {after} KiB after close \
+             (anonymous {anon_before} -> {anon_held} -> {anon_after} KiB)",
             held.saturating_sub(before) as f64 / n as f64
         ),
         ..Row::default()
