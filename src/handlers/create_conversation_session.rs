@@ -5,7 +5,6 @@
 //! and the conversation's participants, organisation and (unless `supports` is given)
 //! capabilities carry over. A refused check creates nothing.
 
-use uuid::Uuid;
 
 use super::{Context, HandlerResult};
 use crate::auth::owned_conversation;
@@ -15,7 +14,7 @@ use crate::protocol::{
 };
 use crate::runtime::KNOWN_CAPABILITIES;
 use crate::store::agent::DEFAULT_AGENT_NAME;
-use crate::store::NewSession;
+use crate::store::{self, NewSession};
 
 /// Display name used when the client gives none.
 const DEFAULT_USER_NAME: &str = "Visitor";
@@ -119,16 +118,16 @@ pub async fn handle(ctx: &Context, req: CreateConversationSessionRequest) -> Han
         .map(String::from)
         .or_else(|| previous.as_ref().and_then(|p| p.contact_email.clone()));
     let new = NewSession {
-        session_id: Uuid::new_v4(),
+        session_id: store::new_id(),
         conversation_id: previous
             .as_ref()
-            .map_or_else(Uuid::new_v4, |p| p.conversation_id),
+            .map_or_else(store::new_id, |p| p.conversation_id),
         user_participant_id: previous
             .as_ref()
-            .map_or_else(Uuid::new_v4, |p| p.user_participant_id),
+            .map_or_else(store::new_id, |p| p.user_participant_id),
         agent_participant_id: previous
             .as_ref()
-            .map_or_else(Uuid::new_v4, |p| p.agent_participant_id),
+            .map_or_else(store::new_id, |p| p.agent_participant_id),
         agent_id: agent_id.to_string(),
         agent_name,
         organization_id: Some(organization_id),

@@ -27,7 +27,7 @@ use crate::backplane::Acquired;
 use crate::llm::{Gateway, ImagePart};
 use crate::protocol::{events, ClientError, ErrorCode, MessageDirection, Session};
 use crate::store::agent::AgentDefinition;
-use crate::store::NewMessage;
+use crate::store::{self, NewMessage};
 
 /// What `send_message` asks for, after the handler checked the frame and the session's owner.
 #[derive(Debug, Clone)]
@@ -140,7 +140,7 @@ impl Runtime {
         // dropped guard frees the session.
         self.store
             .append_message(NewMessage {
-                id: Uuid::new_v4(),
+                id: store::new_id(),
                 conversation_id: session.conversation_id,
                 organization_id: session.organization_id.clone(),
                 direction: MessageDirection::Inbound,

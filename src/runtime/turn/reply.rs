@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-use uuid::Uuid;
 
 use super::{ModelOutput, TurnError, TurnInput};
 use crate::knowledge::is_http_url;
@@ -14,7 +13,7 @@ use crate::protocol::{
 };
 use crate::runtime::sink::TurnSink;
 use crate::runtime::Runtime;
-use crate::store::{ChunkHit, NewMessage};
+use crate::store::{self, ChunkHit, NewMessage};
 
 /// Most citations on one reply.
 const MAX_CITATIONS: usize = 8;
@@ -36,7 +35,7 @@ pub(super) async fn finish(
     let stored = runtime
         .store
         .append_message(NewMessage {
-            id: Uuid::new_v4(),
+            id: store::new_id(),
             conversation_id: session.conversation_id,
             organization_id: session.organization_id.clone(),
             direction: MessageDirection::Outbound,
