@@ -5,7 +5,6 @@
 //! and the conversation's participants, organisation and (unless `supports` is given)
 //! capabilities carry over. A refused check creates nothing.
 
-
 use super::{Context, HandlerResult};
 use crate::auth::owned_conversation;
 use crate::auth::widget::{self, AuthContext};

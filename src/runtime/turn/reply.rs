@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 
-
 use super::{ModelOutput, TurnError, TurnInput};
 use crate::knowledge::is_http_url;
 use crate::protocol::validate::bounded;
