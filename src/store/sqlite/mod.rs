@@ -60,6 +60,9 @@ impl SqliteStore {
             .pragma("mmap_size", "1073741824");
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A local file does not drop connections: no ping round trip to the connection's
+            // thread before every query (sqlx still pings once on release).
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
