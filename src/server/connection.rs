@@ -124,7 +124,7 @@ impl Connection {
                     () = self.closing.cancelled() => break,
                     frame = self.stream.next() => match frame {
                         None | Some(Ok(Message::Close(_))) => break,
-                        Some(Ok(Message::Text(text))) if text.len() > self.max_frame => {
+                        Some(Ok(message)) if payload_len(&message) > self.max_frame => {
                             telemetry::frame_received(None);
                             Box::pin(reject_oversize(&self.out, self.max_frame)).await;
                             server_closed = true;
@@ -132,12 +132,6 @@ impl Connection {
                         }
                         Some(Ok(Message::Text(text))) => {
                             Box::pin(handle_text(&self.ctx, text.as_str())).await;
-                        }
-                        Some(Ok(Message::Binary(data))) if data.len() > self.max_frame => {
-                            telemetry::frame_received(None);
-                            Box::pin(reject_oversize(&self.out, self.max_frame)).await;
-                            server_closed = true;
-                            break;
                         }
                         Some(Ok(Message::Binary(_))) => {
                             telemetry::frame_received(None);
@@ -207,6 +201,15 @@ impl Connection {
             abort.abort();
         }
         tracing::debug!(connection = %id, "connection closed");
+    }
+}
+
+/// The payload size of a text or binary frame (control frames count as empty).
+fn payload_len(message: &Message) -> usize {
+    match message {
+        Message::Text(text) => text.len(),
+        Message::Binary(data) => data.len(),
+        _ => 0,
     }
 }
 
