@@ -165,6 +165,24 @@ async fn create_session_twice_gives_different_sessions() {
     let b = client.create_session().await;
     assert_ne!(a["sessionId"], b["sessionId"]);
     assert_ne!(a["conversationId"], b["conversationId"]);
+    // Stored ids are UUID v7, so the later session's ids sort after the earlier one's (their
+    // indexes grow at one end).
+    for key in [
+        "sessionId",
+        "conversationId",
+        "userParticipantId",
+        "agentParticipantId",
+    ] {
+        let (first, second) = (a[key].as_str().unwrap(), b[key].as_str().unwrap());
+        for id in [first, second] {
+            assert_eq!(
+                uuid::Uuid::parse_str(id).unwrap().get_version_num(),
+                7,
+                "{key} {id}"
+            );
+        }
+        assert!(first < second, "{key}: {first} then {second}");
+    }
 }
 
 #[tokio::test]
